@@ -1,0 +1,49 @@
+"""What every entry script shares: user mistakes as one line and exit code 2, not a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vitrepro.errors import ConfigError
+
+
+def drop_wandb_resume_args(argv: list[str]) -> list[str]:
+    """W&B sweep agents pass ``_wandb={...}`` to resumed runs; Hydra would reject it."""
+    return [arg for arg in argv if not arg.startswith("_wandb=")]
+
+
+def _remove_empty_run_dir(run_dir: str | None) -> None:
+    """A run that failed validation leaves nothing a study could mistake for a result."""
+    if not run_dir:
+        return
+    path = Path(run_dir)
+    leftovers = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    if leftovers <= {".hydra", "train.log", "evaluate.log"}:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Print a ``ConfigError`` as one line on stderr and exit 2 (traceback if HYDRA_FULL_ERROR=1)."""
+
+    @functools.wraps(task)
+    def wrapper(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except ConfigError as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            run_dir = cfg.get("paths", {}).get("run_dir") if hasattr(cfg, "get") else None
+            try:
+                _remove_empty_run_dir(run_dir)
+            except Exception:  # noqa: BLE001 - the error line matters more than the cleanup
+                pass
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,95 @@
+"""The LightningModule: loss, metrics, optimiser and schedule for image classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from vitrepro.schedule import warmup_then_decay, weight_decay_groups
+
+
+class ImageClassifier(pl.LightningModule):
+    """Trains any ``Classifier`` with the recipe's loss, optimiser and schedule.
+
+    ``loss``: ``softmax_xent`` (with optional label smoothing) or ``sigmoid_xent`` (per-class
+    binary cross-entropy, which the released ImageNet-21k models used; Appendix B.1).
+    """
+
+    def __init__(self, model: nn.Module, recipe: dict[str, Any], num_classes: int,
+                 total_steps: int) -> None:
+        super().__init__()
+        self.model = model
+        self.recipe = recipe
+        self.total_steps = total_steps
+        self.save_hyperparameters(ignore=["model"])
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        self.val_loss = MeanMetric()
+        self.val_top1_best = MaxMetric()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        kind = self.recipe.get("loss", "softmax_xent")
+        if kind == "softmax_xent":
+            return F.cross_entropy(
+                logits, labels, label_smoothing=self.recipe.get("label_smoothing", 0.0)
+            )
+        if kind == "sigmoid_xent":
+            targets = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+            # Summed over classes as in the official code, averaged over the batch.
+            return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / len(labels)
+        raise ValueError(f"recipe.loss must be softmax_xent or sigmoid_xent, got {kind!r}")
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.loss(logits, labels)
+        # Logged tensors stay on device: no host sync per step.
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/top1", (logits.argmax(-1) == labels).float().mean())
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self(images)
+        self.val_loss.update(self.loss(logits, labels), weight=len(labels))
+        self.val_top1.update(logits, labels)
+        self.val_top5.update(logits, labels)
+
+    def on_validation_epoch_end(self) -> None:
+        top1 = self.val_top1.compute()
+        self.val_top1_best.update(top1)
+        self.log_dict(
+            {
+                "val/loss": self.val_loss.compute(),
+                "val/top1": top1,
+                "val/top5": self.val_top5.compute(),
+                "val/top1_best": self.val_top1_best.compute(),
+            },
+            prog_bar=True,
+        )
+        for metric in (self.val_loss, self.val_top1, self.val_top5):
+            metric.reset()
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg = self.recipe["optimizer"]
+        groups = weight_decay_groups(self.model, opt_cfg.get("weight_decay", 0.0))
+        optimizer = instantiate(opt_cfg)(groups)
+        schedule = self.recipe["schedule"]
+        factor = warmup_then_decay(
+            self.total_steps,
+            schedule["warmup_steps"],
+            schedule["decay"],
+            schedule.get("end_factor", 0.0),
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,90 @@
+"""Experiment tracking: the W&B logger (offline unless credentials exist), run metadata, summaries.
+
+Every run writes ``summary.json`` in its run directory; the studies read only those (or the
+same record from W&B), so a figure is a pure function of run summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers import WandbLogger
+
+
+def wandb_mode(requested: str = "auto") -> str:
+    """``online`` only when asked, or in ``auto`` when an API key exists; else ``offline``.
+
+    ``WANDB_MODE`` in the environment wins, as W&B users expect.
+    """
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if requested != "auto":
+        return requested
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        host = netrc.netrc().authenticators("api.wandb.ai")
+    except (FileNotFoundError, netrc.NetrcParseError):
+        host = None
+    return "online" if host else "offline"
+
+
+def make_wandb_logger(
+    save_dir: str,
+    project: str = "vitrepro",
+    entity: str | None = None,
+    mode: str = "auto",
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+) -> WandbLogger:
+    """A Lightning ``WandbLogger`` that needs no network unless credentials are configured."""
+    resolved = wandb_mode(mode)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        save_dir=save_dir,
+        project=project,
+        entity=entity,
+        name=name,
+        group=group,
+        tags=list(tags or []),
+        offline=resolved == "offline",
+        mode=resolved,
+    )
+
+
+def git_revision(directory: str | Path) -> str:
+    """The commit the code runs from, with ``-dirty`` when the tree has changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write then rename, so a reader never sees half a file even if the writer is killed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,122 @@
+"""One tracked training run, in the order of DESIGN.md's "path of one run".
+
+validate config -> datamodule -> model -> LightningModule -> loggers -> Trainer -> fit ->
+final evaluation -> ``summary.json`` in the run directory and the same record in the tracker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from vitrepro.budget import plan_batch, total_steps
+from vitrepro.models import build_model
+from vitrepro.module import ImageClassifier
+from vitrepro.tracking import git_revision, write_json_atomic
+from vitrepro.validate import validate_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _destroy_process_group() -> None:
+    # Without this, about 1 in 8 gloo runs aborts at exit (NOTES.md, "Lightning DDP on CPU").
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+atexit.register(_destroy_process_group)
+
+
+def build_loggers(logger_cfg: DictConfig | None) -> list:
+    if not logger_cfg or "_target_" not in logger_cfg:
+        return []
+    return [instantiate(logger_cfg)]
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train and evaluate one configuration; returns the run summary."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    validate_config(config)
+    started = time.time()
+    run_dir = Path(config["paths"]["run_dir"])
+    pl.seed_everything(config["seed"], workers=True)
+    torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
+
+    batch = plan_batch(config["recipe"], config["trainer"])
+    datamodule = instantiate(cfg.data, batch_size=batch.per_device)
+    steps = total_steps(config["recipe"], datamodule.num_train_samples)
+    model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
+    module = ImageClassifier(model, config["recipe"], datamodule.num_classes, steps)
+    num_params = sum(p.numel() for p in model.parameters())
+
+    loggers = build_loggers(cfg.logger)
+    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True)]
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        max_steps=steps,
+        accumulate_grad_batches=batch.accumulate,
+        gradient_clip_val=config["recipe"].get("grad_clip_norm"),
+        gradient_clip_algorithm="norm",
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+    )
+    revision = git_revision(PROJECT_ROOT)
+    for logger in loggers:
+        logger.log_hyperparams({**config, "git_revision": revision, "num_params": num_params})
+
+    trainer.fit(module, datamodule=datamodule)
+    final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+
+    summary = {
+        "status": "finished",
+        "model": config["model"].get("name", config["model"]["arch"]),
+        "data": config["data"].get("name"),
+        "final": {k: float(v) for k, v in final.items()},
+        "best": {"val/top1": float(module.val_top1_best.compute())},
+        "num_params": num_params,
+        "global_steps": trainer.global_step,
+        "images_seen": trainer.global_step * batch.global_batch,
+        "wall_time_s": round(time.time() - started, 2),
+        "git_revision": revision,
+        "run_dir": str(run_dir),
+        "tracker": [_tracker_location(logger) for logger in loggers],
+        "config": config,
+    }
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / "summary.json", summary)
+        for logger in loggers:
+            if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+                logger.experiment.summary.update(
+                    {f"final/{k}": v for k, v in summary["final"].items()}
+                    | {"best/val/top1": summary["best"]["val/top1"], "num_params": num_params,
+                       "images_seen": summary["images_seen"]}
+                )
+        print(
+            f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
+            f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
+            f"after {summary['images_seen']} images in {summary['wall_time_s']:.0f} s; "
+            f"run recorded in {run_dir}"
+            + "".join(f"; {where}" for where in summary["tracker"])
+        )
+    return summary
+
+
+def _tracker_location(logger: pl.loggers.Logger) -> str:
+    experiment = getattr(logger, "experiment", None)
+    run_path = getattr(experiment, "dir", None)
+    if run_path:  # a W&B run: its local directory (offline runs sync with `wandb sync`)
+        return f"W&B run {Path(run_path).parent}"
+    return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"
+

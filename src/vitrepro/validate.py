@@ -1,0 +1,100 @@
+"""One validation pass over the composed config, before any data is read or model built.
+
+Each failure is a ``ConfigError``: one line naming the key, the value and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vitrepro.budget import device_count, plan_batch
+from vitrepro.errors import ConfigError
+from vitrepro.models import get_builder
+
+
+def _positive(key: str, value: Any) -> None:
+    if value is None or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(key, value, "must be a positive number")
+
+
+def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
+    get_builder(model.get("arch"))
+    patch = model.get("patch_size")
+    if patch is not None:
+        _positive("model.patch_size", patch)
+        if data["image_size"] % patch:
+            raise ConfigError(
+                "model.patch_size",
+                patch,
+                f"does not divide data.image_size={data['image_size']}; "
+                "choose a patch size that divides the image size",
+            )
+
+
+def check_data(data: dict[str, Any]) -> None:
+    for key in ("num_classes", "image_size"):
+        _positive(f"data.{key}", data.get(key))
+    if "num_train" in data:
+        _positive("data.num_train", data["num_train"])
+    if "root" in data:
+        root = Path(str(data["root"]))
+        if not root.is_dir():
+            raise ConfigError(
+                "data.root",
+                root,
+                "dataset directory not found; set paths.data_root=DIR (the folder holding all "
+                "datasets) or data.root=DIR",
+            )
+        for key in ("train_dir", "val_dir"):
+            if key in data and not (root / data[key]).is_dir():
+                raise ConfigError(
+                    f"data.{key}", data[key], f"no such folder under {root}; set data.{key}"
+                )
+
+
+def check_recipe(recipe: dict[str, Any]) -> None:
+    _positive("recipe.optimizer.lr", recipe["optimizer"].get("lr"))
+    if not recipe.get("steps") and not recipe.get("epochs"):
+        raise ConfigError("recipe.steps", recipe.get("steps"), "set recipe.steps or recipe.epochs")
+    for key in ("steps", "epochs"):
+        if recipe.get(key) is not None:
+            _positive(f"recipe.{key}", recipe[key])
+    if recipe["schedule"].get("warmup_steps", 0) < 0:
+        raise ConfigError("recipe.schedule.warmup_steps", recipe["schedule"]["warmup_steps"],
+                          "must be zero or positive")
+
+
+def check_trainer(trainer: dict[str, Any]) -> None:
+    accelerator = str(trainer.get("accelerator", "auto"))
+    devices = trainer.get("devices", 1)
+    cuda = torch.cuda.device_count()
+    if accelerator in ("gpu", "cuda") and cuda == 0:
+        raise ConfigError(
+            "trainer.accelerator", accelerator,
+            "this machine has no CUDA devices; run on a GPU node or set trainer.accelerator=cpu",
+        )
+    wanted = device_count(trainer)
+    if accelerator in ("gpu", "cuda", "auto") and cuda and wanted > cuda:
+        raise ConfigError(
+            "trainer.devices", devices,
+            f"this machine has {cuda} CUDA device(s); set trainer.devices={cuda} or fewer "
+            "(add nodes with trainer.num_nodes)",
+        )
+    if accelerator == "auto" and cuda == 0 and wanted > 1:
+        raise ConfigError(
+            "trainer.devices", devices,
+            "this machine has no CUDA devices; run on a GPU node, or set trainer.accelerator=cpu "
+            "to start that many CPU processes",
+        )
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` for the first user mistake in a resolved run config."""
+    check_trainer(cfg["trainer"])
+    check_model(cfg["model"], cfg["data"])
+    check_data(cfg["data"])
+    check_recipe(cfg["recipe"])
+    plan_batch(cfg["recipe"], cfg["trainer"])
