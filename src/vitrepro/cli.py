@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -29,7 +30,7 @@ def _remove_empty_run_dir(run_dir: str | None) -> None:
 
 
 def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Print a ``ConfigError`` as one line on stderr and exit 2 (traceback if HYDRA_FULL_ERROR=1)."""
+    """Print a ``ConfigError`` as one line on stderr, exit 2 (HYDRA_FULL_ERROR=1: traceback)."""
 
     @functools.wraps(task)
     def wrapper(cfg: Any) -> Any:
@@ -39,10 +40,9 @@ def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             run_dir = cfg.get("paths", {}).get("run_dir") if hasattr(cfg, "get") else None
-            try:
+            # The error line matters more than the clean-up.
+            with contextlib.suppress(Exception):
                 _remove_empty_run_dir(run_dir)
-            except Exception:  # noqa: BLE001 - the error line matters more than the cleanup
-                pass
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
 

@@ -22,8 +22,9 @@ class ImageClassifier(pl.LightningModule):
     binary cross-entropy, which the released ImageNet-21k models used; Appendix B.1).
     """
 
-    def __init__(self, model: nn.Module, recipe: dict[str, Any], num_classes: int,
-                 total_steps: int) -> None:
+    def __init__(
+        self, model: nn.Module, recipe: dict[str, Any], num_classes: int, total_steps: int
+    ) -> None:
         super().__init__()
         self.model = model
         self.recipe = recipe
@@ -46,10 +47,14 @@ class ImageClassifier(pl.LightningModule):
         if kind == "sigmoid_xent":
             targets = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
             # Summed over classes as in the official code, averaged over the batch.
-            return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / len(labels)
+            return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / len(
+                labels
+            )
         raise ValueError(f"recipe.loss must be softmax_xent or sigmoid_xent, got {kind!r}")
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
         loss = self.loss(logits, labels)
@@ -92,4 +97,7 @@ class ImageClassifier(pl.LightningModule):
             schedule.get("end_factor", 0.0),
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

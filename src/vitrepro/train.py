@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     validate_config(config)
     started = time.time()
-    run_dir = Path(config["paths"]["run_dir"])
+    run_dir = Path(config["paths"]["run_dir"]).resolve()
     pl.seed_everything(config["seed"], workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
 
@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     num_params = sum(p.numel() for p in model.parameters())
 
     loggers = build_loggers(cfg.logger)
-    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True)]
+    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True)]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     trainer: pl.Trainer = instantiate(
@@ -100,15 +100,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
                 logger.experiment.summary.update(
                     {f"final/{k}": v for k, v in summary["final"].items()}
-                    | {"best/val/top1": summary["best"]["val/top1"], "num_params": num_params,
-                       "images_seen": summary["images_seen"]}
+                    | {
+                        "best/val/top1": summary["best"]["val/top1"],
+                        "num_params": num_params,
+                        "images_seen": summary["images_seen"],
+                    }
                 )
         print(
             f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
             f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
             f"after {summary['images_seen']} images in {summary['wall_time_s']:.0f} s; "
-            f"run recorded in {run_dir}"
-            + "".join(f"; {where}" for where in summary["tracker"])
+            f"run recorded in {run_dir}" + "".join(f"; {where}" for where in summary["tracker"])
         )
     return summary
 
@@ -119,4 +121,3 @@ def _tracker_location(logger: pl.loggers.Logger) -> str:
     if run_path:  # a W&B run: its local directory (offline runs sync with `wandb sync`)
         return f"W&B run {Path(run_path).parent}"
     return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"
-

@@ -63,8 +63,11 @@ def check_recipe(recipe: dict[str, Any]) -> None:
         if recipe.get(key) is not None:
             _positive(f"recipe.{key}", recipe[key])
     if recipe["schedule"].get("warmup_steps", 0) < 0:
-        raise ConfigError("recipe.schedule.warmup_steps", recipe["schedule"]["warmup_steps"],
-                          "must be zero or positive")
+        raise ConfigError(
+            "recipe.schedule.warmup_steps",
+            recipe["schedule"]["warmup_steps"],
+            "must be zero or positive",
+        )
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:
@@ -73,19 +76,22 @@ def check_trainer(trainer: dict[str, Any]) -> None:
     cuda = torch.cuda.device_count()
     if accelerator in ("gpu", "cuda") and cuda == 0:
         raise ConfigError(
-            "trainer.accelerator", accelerator,
+            "trainer.accelerator",
+            accelerator,
             "this machine has no CUDA devices; run on a GPU node or set trainer.accelerator=cpu",
         )
     wanted = device_count(trainer)
     if accelerator in ("gpu", "cuda", "auto") and cuda and wanted > cuda:
         raise ConfigError(
-            "trainer.devices", devices,
+            "trainer.devices",
+            devices,
             f"this machine has {cuda} CUDA device(s); set trainer.devices={cuda} or fewer "
             "(add nodes with trainer.num_nodes)",
         )
     if accelerator == "auto" and cuda == 0 and wanted > 1:
         raise ConfigError(
-            "trainer.devices", devices,
+            "trainer.devices",
+            devices,
             "this machine has no CUDA devices; run on a GPU node, or set trainer.accelerator=cpu "
             "to start that many CPU processes",
         )

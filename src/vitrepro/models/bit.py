@@ -30,7 +30,7 @@ def build_bit(
     representation_size: int | None = None,
     head_bias_init: float = 0.0,
 ) -> nn.Module:
-    """ResNet-v2 with GroupNorm(``norm_groups``) + StdConv; ``image_size`` only for the interface."""
+    """ResNet-v2, GroupNorm(``norm_groups``) + StdConv; ``image_size`` is only the interface."""
     del image_size  # convolutional: any input size works
     backbone = ResNetV2(
         layers=list(layers),

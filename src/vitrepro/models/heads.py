@@ -13,6 +13,14 @@ import torch
 from torch import nn
 
 
+def zero_linear(in_features: int, out_features: int, bias: float = 0.0) -> nn.Linear:
+    """A classifier with zero weights and a constant bias, as the official code initialises it."""
+    layer = nn.Linear(in_features, out_features)
+    nn.init.zeros_(layer.weight)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
 class Classifier(nn.Module):
     """``backbone`` (pooled features, width ``num_features``) -> optional pre-logits -> linear."""
 
@@ -26,22 +34,19 @@ class Classifier(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
+        self.num_features = num_features
         if representation_size:
             self.pre_logits: nn.Module = nn.Sequential(
                 nn.Linear(num_features, representation_size), nn.Tanh()
             )
-            width = representation_size
         else:
             self.pre_logits = nn.Identity()
-            width = num_features
-        self.head = nn.Linear(width, num_classes)
-        self.reset_classifier(num_classes, head_bias_init)
+        self.head = zero_linear(representation_size or num_features, num_classes, head_bias_init)
 
-    def reset_classifier(self, num_classes: int, head_bias_init: float = 0.0) -> None:
-        """A fresh zero-initialised classifier (the paper's fine-tuning head keeps pre_logits off)."""
-        self.head = nn.Linear(self.head.in_features, num_classes)
-        nn.init.zeros_(self.head.weight)
-        nn.init.constant_(self.head.bias, head_bias_init)
+    def reset_for_finetuning(self, num_classes: int) -> None:
+        """Section 3.1: drop the whole pre-training head, attach a zero-initialised D x K layer."""
+        self.pre_logits = nn.Identity()
+        self.head = zero_linear(self.num_features, num_classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The representation used by linear few-shot evaluation (after pre_logits)."""

@@ -21,7 +21,7 @@ DESCRIPTIVE_KEYS = ("arch", "name")
 
 
 def register(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator: make ``builder(num_classes=..., image_size=..., **config)`` available as ``arch``."""
+    """Decorator: ``builder(num_classes=..., image_size=..., **config)`` builds ``arch``."""
 
     def add(builder: ModelBuilder) -> ModelBuilder:
         _BUILDERS[arch] = builder

@@ -1,0 +1,42 @@
+# vitrepro: `make train` and `make test` are all a fresh machine needs (Python 3.11 + pip).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+# The stamp makes install idempotent: it reruns only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extras)
+
+train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
+	$(BIN)/python src/train.py trainer.enable_progress_bar=false $(ARGS)
+
+test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytest flags)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff check and ruff format --check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean: ## remove run outputs (outputs/, multirun/, wandb/, lightning_logs/)
+	rm -rf outputs multirun wandb lightning_logs

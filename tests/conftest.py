@@ -1,0 +1,70 @@
+"""Shared helpers: run the real entry point in a subprocess with tiny overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A run small enough for seconds on a CPU: 16-px images, depth 1, a few steps.
+TINY_DATA = [
+    "data.image_size=16",
+    "data.num_train=256",
+    "data.num_val=64",
+    "recipe.global_batch_size=32",
+    "recipe.steps=4",
+    "recipe.schedule.warmup_steps=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+TINY_VIT = ["model.depth=1", "model.hidden_size=32", "model.mlp_size=64", "model.num_heads=2"]
+TINY_BIT = ["model=bit_tiny", "model.channels=[32,64,64,64]", "model.stem_channels=8"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: Path
+
+    def run_dirs(self) -> list[Path]:
+        return sorted(p for p in (self.output_dir / "runs").glob("*") if p.is_dir())
+
+    def summary(self) -> dict:
+        (run_dir,) = self.run_dirs()
+        return json.loads((run_dir / "summary.json").read_text())
+
+
+def clean_env(output_dir: Path) -> dict[str, str]:
+    """No W&B credentials or mode: the logger must choose offline by itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "HYDRA_"))}
+    env["VITREPRO_OUTPUT"] = str(output_dir)
+    env["HOME"] = str(output_dir)  # no ~/.netrc with W&B credentials
+    return env
+
+
+@pytest.fixture
+def train(tmp_path: Path):
+    """``train(*overrides)`` runs ``python src/train.py`` and returns its ``Result``."""
+
+    def run(*overrides: str, timeout: int = 600) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "src/train.py", *overrides],
+            cwd=ROOT,
+            env=clean_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr, tmp_path)
+
+    return run

@@ -1,0 +1,55 @@
+"""User mistakes stop before compute with one line naming the key, exit code 2, nothing left."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import TINY_DATA, TINY_VIT
+
+TINY = [*TINY_DATA, *TINY_VIT]
+BAD_INPUTS = {
+    # the README's paper-scale command on a machine without GPUs (and without the dataset)
+    "no-cuda": (["model=vit_l16", "data=in21k", "trainer.devices=8"], "trainer.devices=8"),
+    "gpu-requested": ([*TINY, "trainer.accelerator=gpu"], "trainer.accelerator=gpu"),
+    "missing-dataset": (["data=imagenet", "paths.data_root=/nonexistent"], "data.root="),
+    "patch-does-not-divide": ([*TINY, "model.patch_size=5"], "model.patch_size=5"),
+    "bad-batch": (
+        [*TINY, "recipe.global_batch_size=30", "recipe.per_device_batch_size=8"],
+        "recipe.global_batch_size=30",
+    ),
+    "negative-lr": ([*TINY, "recipe.optimizer.lr=-0.1"], "recipe.optimizer.lr=-0.1"),
+    "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),
+}
+
+
+@pytest.mark.parametrize("overrides,key", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_fails_with_one_line(train, overrides, key):
+    result = train(*overrides)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and key in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.run_dirs() == []  # nothing a study could mistake for a result
+
+
+def test_missing_dataset_names_the_setting_to_change(train):
+    result = train("data=in21k", "paths.data_root=/nonexistent")
+    assert result.returncode == 2
+    assert "/nonexistent/imagenet21k" in result.stderr and "paths.data_root" in result.stderr
+
+
+def test_paper_scale_command_composes(train):
+    result = train("model=vit_l16", "data=in21k", "trainer.devices=8", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    assert "num_classes: 21843" in result.stdout
+    assert "hidden_size: 1024" in result.stdout and "patch_size: 16" in result.stdout
+    assert "devices: 8" in result.stdout
+
+
+def test_help_lists_config_groups(train):
+    result = train("--help")
+    assert result.returncode == 0
+    for group in ("model:", "data:", "recipe:", "trainer:", "logger:", "paths:"):
+        assert group in result.stdout
+    assert "vit_b16" in result.stdout and "synthetic" in result.stdout

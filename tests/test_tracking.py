@@ -1,0 +1,48 @@
+"""W&B mode resolution and atomic summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vitrepro.tracking import wandb_mode, write_json_atomic
+
+
+@pytest.fixture
+def no_wandb_env(monkeypatch, tmp_path):
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    return tmp_path
+
+
+def test_offline_without_credentials(no_wandb_env):
+    assert wandb_mode("auto") == "offline"
+
+
+def test_online_with_api_key(no_wandb_env, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode("auto") == "online"
+
+
+def test_online_with_netrc_login(no_wandb_env):
+    netrc = no_wandb_env / ".netrc"
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password secret\n")
+    netrc.chmod(0o600)
+    assert wandb_mode("auto") == "online"
+
+
+def test_environment_mode_wins(no_wandb_env, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode("online") == "disabled"
+
+
+def test_atomic_json_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "summary.json"
+    write_json_atomic(target, {"a": 1})
+    write_json_atomic(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

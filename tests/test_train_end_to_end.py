@@ -1,0 +1,65 @@
+"""The real entry point, end to end, with tiny overrides: fit, validate, summary, W&B files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TINY_BIT, TINY_DATA, TINY_VIT
+
+
+def _wandb_summary(offline_run_dir) -> dict:
+    """Read an offline run back the way NOTES.md measured: `wandb leet inspect --summary`."""
+    wandb_cli = [sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json"]
+    proc = subprocess.run([*wandb_cli, str(offline_run_dir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("model", [TINY_VIT, TINY_BIT], ids=["vit", "bit"])
+def test_train_writes_summary_and_offline_wandb_run(train, model):
+    result = train(*TINY_DATA, *model)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = result.run_dirs()
+    summary = result.summary()
+
+    assert summary["status"] == "finished"
+    assert summary["global_steps"] == 4
+    assert summary["images_seen"] == 4 * 32
+    assert 0.0 <= summary["final"]["val/top1"] <= 1.0
+    assert summary["final"]["val/top5"] >= summary["final"]["val/top1"]
+    assert summary["num_params"] > 0
+    assert summary["config"]["data"]["image_size"] == 16
+    assert summary["git_revision"]
+    assert "val top-1" in result.stdout and str(run_dir) in result.stdout
+
+    (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
+    assert list(offline_run.glob("run-*.wandb"))
+    tracked = _wandb_summary(offline_run)
+    flat = json.dumps(tracked)
+    assert "final/val/top1" in flat and "num_params" in flat
+
+
+def test_csv_logger_records_metrics(train):
+    result = train(*TINY_DATA, *TINY_VIT, "logger=csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = result.run_dirs()
+    (metrics,) = run_dir.glob("csv/*/metrics.csv")
+    header = metrics.read_text().splitlines()[0]
+    assert "train/loss" in header and "val/top1" in header
+    assert not (run_dir / "wandb").exists()
+
+
+def test_no_logger_still_writes_summary(train):
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.summary()["tracker"] == []
+
+
+def test_wandb_resume_argument_is_ignored(train):
+    """W&B sweep agents append `_wandb={...}` to resumed runs; it must not break the run."""
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "_wandb={'resumed': True}")
+    assert result.returncode == 0, result.stderr[-3000:]
