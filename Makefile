@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extras)
 
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
-	$(BIN)/python src/train.py trainer.enable_progress_bar=false $(ARGS)
+	$(BIN)/python src/train.py $(ARGS)
 
 test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytest flags)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

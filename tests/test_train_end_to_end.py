@@ -35,6 +35,8 @@ def test_train_writes_summary_and_offline_wandb_run(train, model):
     assert summary["config"]["data"]["image_size"] == 16
     assert summary["git_revision"]
     assert "val top-1" in result.stdout and str(run_dir) in result.stdout
+    assert (run_dir / "checkpoints" / "last.ckpt").resolve().is_file()
+    assert summary["checkpoint"].endswith("last.ckpt")
 
     (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline_run.glob("run-*.wandb"))

@@ -91,3 +91,10 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def finish_loggers(loggers: list, failed: bool = False) -> None:
+    """End each W&B run, so the next run in the same process (Hydra multirun) starts its own."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish(exit_code=1 if failed else 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from vitrepro.budget import plan_batch, total_steps
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
-from vitrepro.tracking import git_revision, write_json_atomic
+from vitrepro.tracking import finish_loggers, git_revision, write_json_atomic
 from vitrepro.validate import validate_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,9 @@ def _destroy_process_group() -> None:
 
 
 atexit.register(_destroy_process_group)
+# The synthetic data is rendered in-process on purpose (vectorised per batch); workers only add
+# start-up time, so Lightning's advice to add some is noise here.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
 def build_loggers(logger_cfg: DictConfig | None) -> list:
@@ -56,10 +60,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
     module = ImageClassifier(model, config["recipe"], datamodule.num_classes, steps)
-    num_params = sum(p.numel() for p in model.parameters())
 
     loggers = build_loggers(cfg.logger)
-    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True)]
+    # The newest checkpoint, with last.ckpt linking to it (one copy on disk, not two).
+    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last="link")]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     trainer: pl.Trainer = instantiate(
@@ -72,6 +76,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         callbacks=callbacks,
         default_root_dir=str(run_dir),
     )
+    try:
+        summary = _fit_and_summarise(
+            trainer, module, datamodule, loggers, config, batch.global_batch, started
+        )
+    except BaseException:
+        finish_loggers(loggers, failed=True)
+        raise
+    finish_loggers(loggers)
+    return summary
+
+
+def _fit_and_summarise(
+    trainer: pl.Trainer,
+    module: ImageClassifier,
+    datamodule: pl.LightningDataModule,
+    loggers: list,
+    config: dict[str, Any],
+    global_batch: int,
+    started: float,
+) -> dict[str, Any]:
+    """Fit, evaluate once more at the end, and record the run summary (rank 0 writes it)."""
+    run_dir = Path(trainer.default_root_dir)
+    checkpoint = trainer.checkpoint_callback
+    num_params = sum(p.numel() for p in module.model.parameters())
     revision = git_revision(PROJECT_ROOT)
     for logger in loggers:
         logger.log_hyperparams({**config, "git_revision": revision, "num_params": num_params})
@@ -87,10 +115,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "best": {"val/top1": float(module.val_top1_best.compute())},
         "num_params": num_params,
         "global_steps": trainer.global_step,
-        "images_seen": trainer.global_step * batch.global_batch,
+        "images_seen": trainer.global_step * global_batch,
         "wall_time_s": round(time.time() - started, 2),
         "git_revision": revision,
         "run_dir": str(run_dir),
+        "checkpoint": checkpoint.last_model_path or None,
         "tracker": [_tracker_location(logger) for logger in loggers],
         "config": config,
     }

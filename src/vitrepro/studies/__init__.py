@@ -1,0 +1,1 @@
+"""Studies: collect run summaries into tables (and, later, the paper's figures)."""
