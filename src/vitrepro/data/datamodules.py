@@ -1,0 +1,148 @@
+"""Lightning DataModules: each knows its number of classes, image size and training-set size.
+
+The run builds the datamodule first (DESIGN.md, "The path of one run") because the model and
+the schedule depend on these three numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets, transforms
+
+from vitrepro.data.synthetic import MotifCompositions, MotifSpec
+from vitrepro.errors import ConfigError
+
+# The official ViT checkpoints expect inputs in [-1, 1] (mean 0.5, std 0.5 per channel).
+UNIT_RANGE_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+class _ImageDataModule(pl.LightningDataModule):
+    """What every datamodule exposes to the run: classes, image size, training images, loaders."""
+
+    def __init__(self, name: str, num_classes: int, image_size: int, batch_size: int,
+                 num_workers: int) -> None:
+        super().__init__()
+        self.name = name
+        self.num_classes = int(num_classes)
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    @property
+    def num_train_samples(self) -> int:
+        raise NotImplementedError
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle,  # a constant batch keeps the global batch size exact
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+
+class SyntheticDataModule(_ImageDataModule):
+    """The embedded motif-composition dataset (``data/synthetic.py``): no files, no network."""
+
+    def __init__(
+        self,
+        name: str = "synthetic",
+        num_classes: int = 10,
+        image_size: int = 32,
+        num_train: int = 50_000,
+        num_val: int = 2_000,
+        task: str = "pretrain",
+        seed: int = 0,
+        generator: dict | None = None,
+        batch_size: int = 128,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(name, num_classes, image_size, batch_size, num_workers)
+        self.num_train, self.num_val = int(num_train), int(num_val)
+        self.spec = MotifSpec(
+            num_classes=self.num_classes,
+            image_size=self.image_size,
+            task=task,
+            seed=int(seed),
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in (generator or {}).items()},
+        )
+
+    @property
+    def num_train_samples(self) -> int:
+        return self.num_train
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_set = MotifCompositions(self.spec, "train", self.num_train)
+        self.val_set = MotifCompositions(self.spec, "val", self.num_val)
+
+
+class ImageFolderDataModule(_ImageDataModule):
+    """A class-per-folder tree (``root/train/<class>/*.jpg``, ``root/val/<class>/*.jpg``).
+
+    Pre-processing follows Section 4.1 / Appendix B.1: Inception crop (area 5-100%) and
+    horizontal flip for training; resize + centre crop for evaluation; inputs in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        num_classes: int,
+        image_size: int = 224,
+        train_dir: str = "train",
+        val_dir: str = "val",
+        crop_area: tuple[float, float] = (0.05, 1.0),
+        batch_size: int = 128,
+        num_workers: int = 4,
+    ) -> None:
+        super().__init__(name, num_classes, image_size, batch_size, num_workers)
+        self.root = Path(root)
+        self.train_dir, self.val_dir = train_dir, val_dir
+        mean, std = UNIT_RANGE_MEAN_STD
+        self.train_transform = transforms.Compose([
+            transforms.RandomResizedCrop(self.image_size, scale=tuple(crop_area)),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ])
+        self.eval_transform = transforms.Compose([
+            transforms.Resize(self.image_size),
+            transforms.CenterCrop(self.image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ])
+        self._num_train: int | None = None
+
+    @property
+    def num_train_samples(self) -> int:
+        if self._num_train is None:
+            self.setup("fit")
+        return self._num_train
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.train_set = datasets.ImageFolder(self.root / self.train_dir, self.train_transform)
+        self.val_set = datasets.ImageFolder(self.root / self.val_dir, self.eval_transform)
+        self._num_train = len(self.train_set)
+        found = len(self.train_set.classes)
+        if found != self.num_classes:
+            raise ConfigError(
+                "data.num_classes", self.num_classes,
+                f"{self.root / self.train_dir} has {found} class folders; "
+                f"set data.num_classes={found} or point data.root at the full dataset",
+            )
+
