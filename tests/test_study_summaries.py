@@ -17,7 +17,6 @@ def test_multirun_grid_is_collected_from_summaries(tmp_path):
             "-m",
             *TINY_DATA,
             *TINY_VIT,
-            "logger=none",
             "data.num_train=128,256",
         ],
         cwd=ROOT,
