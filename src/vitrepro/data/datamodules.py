@@ -22,8 +22,9 @@ UNIT_RANGE_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 class _ImageDataModule(pl.LightningDataModule):
     """What every datamodule exposes to the run: classes, image size, training images, loaders."""
 
-    def __init__(self, name: str, num_classes: int, image_size: int, batch_size: int,
-                 num_workers: int) -> None:
+    def __init__(
+        self, name: str, num_classes: int, image_size: int, batch_size: int, num_workers: int
+    ) -> None:
         super().__init__()
         self.name = name
         self.num_classes = int(num_classes)
@@ -112,18 +113,22 @@ class ImageFolderDataModule(_ImageDataModule):
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         mean, std = UNIT_RANGE_MEAN_STD
-        self.train_transform = transforms.Compose([
-            transforms.RandomResizedCrop(self.image_size, scale=tuple(crop_area)),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ])
-        self.eval_transform = transforms.Compose([
-            transforms.Resize(self.image_size),
-            transforms.CenterCrop(self.image_size),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ])
+        self.train_transform = transforms.Compose(
+            [
+                transforms.RandomResizedCrop(self.image_size, scale=tuple(crop_area)),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(mean, std),
+            ]
+        )
+        self.eval_transform = transforms.Compose(
+            [
+                transforms.Resize(self.image_size),
+                transforms.CenterCrop(self.image_size),
+                transforms.ToTensor(),
+                transforms.Normalize(mean, std),
+            ]
+        )
         self._num_train: int | None = None
 
     @property
@@ -141,8 +146,8 @@ class ImageFolderDataModule(_ImageDataModule):
         found = len(self.train_set.classes)
         if found != self.num_classes:
             raise ConfigError(
-                "data.num_classes", self.num_classes,
+                "data.num_classes",
+                self.num_classes,
                 f"{self.root / self.train_dir} has {found} class folders; "
                 f"set data.num_classes={found} or point data.root at the full dataset",
             )
-

@@ -71,9 +71,7 @@ def make_glyph_bank(count: int, seed: int, strokes_per_glyph: int = 3) -> torch.
     return torch.from_numpy(np.stack(glyphs))[:, None]
 
 
-def class_compositions(
-    num_glyphs: int, glyphs_per_class: int, seed: int
-) -> list[tuple[int, ...]]:
+def class_compositions(num_glyphs: int, glyphs_per_class: int, seed: int) -> list[tuple[int, ...]]:
     """All glyph sets in one seeded order: pre-training takes the front, transfer the back."""
     combos = list(itertools.combinations(range(num_glyphs), glyphs_per_class))
     order = np.random.default_rng([seed, 0x636C6173]).permutation(len(combos))
@@ -131,7 +129,11 @@ class MotifCompositions(Dataset):
                 f"may use with num_glyphs={spec.num_glyphs}, glyphs_per_class="
                 f"{spec.glyphs_per_class}; raise num_glyphs"
             )
-        chosen = combos[: spec.num_classes] if spec.task == "pretrain" else combos[::-1][: spec.num_classes]
+        chosen = (
+            combos[: spec.num_classes]
+            if spec.task == "pretrain"
+            else combos[::-1][: spec.num_classes]
+        )
         self.spec = spec
         self.split = split
         self.size = int(size)
@@ -180,21 +182,28 @@ class MotifCompositions(Dataset):
         # Background: a linear colour gradient in a random direction.
         coords = torch.linspace(-1.0, 1.0, side)
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
-        ramp = (xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None])
+        ramp = (
+            xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None]
+        )
         ramp = (ramp.clamp(-1, 1) + 1) / 2
         canvas = bg_from[:, :, None, None] + (bg_to - bg_from)[:, :, None, None] * ramp[:, None]
 
         # Glyphs: class glyphs then distractors, each in its own cell of a 3x3 placement grid.
         ids = self.compositions[labels]
-        distractor_ids = (u[:, 8 : 8 + d] * spec.num_distractor_glyphs).long().clamp(
-            max=spec.num_distractor_glyphs - 1
+        distractor_ids = (
+            (u[:, 8 : 8 + d] * spec.num_distractor_glyphs)
+            .long()
+            .clamp(max=spec.num_distractor_glyphs - 1)
         )
         glyphs = torch.cat(
             [self.class_glyphs[ids.flatten()], self.distractor_glyphs[distractor_ids.flatten()]]
         )
         # Reorder to (batch, slot) so row b*slots+j is glyph j of image b.
         glyphs = torch.cat(
-            [glyphs[: batch * k].view(batch, k, 1, 9, 9), glyphs[batch * k :].view(batch, d, 1, 9, 9)],
+            [
+                glyphs[: batch * k].view(batch, k, 1, 9, 9),
+                glyphs[batch * k :].view(batch, d, 1, 9, 9),
+            ],
             dim=1,
         ).view(batch * slots, 1, 9, 9)
         cells = torch.argsort(u[:, 16 : 16 + 9], dim=1)[:, :slots]
@@ -228,4 +237,3 @@ class MotifCompositions(Dataset):
             noise = F.interpolate(noise, size=(side, side), mode="nearest")
         canvas = canvas + spec.noise_std * math.sqrt(12) * (noise - 0.5)
         return (canvas.clamp(0, 1) * 2 - 1).contiguous(), labels
-
