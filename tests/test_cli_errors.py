@@ -19,6 +19,7 @@ BAD_INPUTS = {
     ),
     "negative-lr": ([*TINY, "recipe.optimizer.lr=-0.1"], "recipe.optimizer.lr=-0.1"),
     "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),
+    "missing-checkpoint": ([*TINY, "model.pretrained=/nonexistent/x.npz"], "model.pretrained="),
 }
 
 

@@ -32,6 +32,8 @@ def test_train_writes_summary_and_offline_wandb_run(train, model):
     assert 0.0 <= summary["final"]["val/top1"] <= 1.0
     assert summary["final"]["val/top5"] >= summary["final"]["val/top1"]
     assert summary["num_params"] > 0
+    assert summary["forward_flops"] > 0  # Table 6 accounting: 3 x forward FLOPs x images
+    assert summary["train_exaflops"] == pytest.approx(3 * summary["forward_flops"] * 128 / 1e18)
     assert summary["config"]["data"]["image_size"] == 16
     assert summary["git_revision"]
     assert "val top-1" in result.stdout and str(run_dir) in result.stdout

@@ -34,14 +34,17 @@ def warmup_then_decay(
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay only weight matrices and conv kernels, as the official code decays only kernels.
 
-    Biases, normalisation scales, the class token and position embeddings are left undecayed.
+    Biases, normalisation scales and whatever a module lists in ``no_weight_decay()`` (timm's
+    convention: class token, position embeddings) are left undecayed.
     """
+    exempt = set()
+    for prefix, module in model.named_modules():
+        if hasattr(module, "no_weight_decay"):
+            exempt |= {f"{prefix}.{name}" if prefix else name for name in module.no_weight_decay()}
     decay, no_decay = [], []
     for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        skip = param.ndim <= 1 or name.endswith(("pos_embed", "cls_token"))
-        (no_decay if skip else decay).append(param)
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 or name in exempt else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

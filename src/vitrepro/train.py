@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from vitrepro.budget import plan_batch, total_steps
+from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
 from vitrepro.tracking import finish_loggers, git_revision, write_json_atomic
@@ -99,10 +100,14 @@ def _fit_and_summarise(
     """Fit, evaluate once more at the end, and record the run summary (rank 0 writes it)."""
     run_dir = Path(trainer.default_root_dir)
     checkpoint = trainer.checkpoint_callback
-    num_params = sum(p.numel() for p in module.model.parameters())
+    params = parameter_counts(module.model)
+    num_params = params["params"]
+    flops = forward_flops(module.model, datamodule.image_size)  # Table 6 accounting
     revision = git_revision(PROJECT_ROOT)
     for logger in loggers:
-        logger.log_hyperparams({**config, "git_revision": revision, "num_params": num_params})
+        logger.log_hyperparams(
+            {**config, "git_revision": revision, **params, "forward_flops": flops}
+        )
 
     trainer.fit(module, datamodule=datamodule)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
@@ -114,8 +119,11 @@ def _fit_and_summarise(
         "final": {k: float(v) for k, v in final.items()},
         "best": {"val/top1": float(module.val_top1_best.compute())},
         "num_params": num_params,
+        "params_without_head": params["params_without_head"],
         "global_steps": trainer.global_step,
         "images_seen": trainer.global_step * global_batch,
+        "forward_flops": flops,
+        "train_exaflops": train_exaflops(flops, trainer.global_step * global_batch),
         "wall_time_s": round(time.time() - started, 2),
         "git_revision": revision,
         "run_dir": str(run_dir),
@@ -133,6 +141,8 @@ def _fit_and_summarise(
                         "best/val/top1": summary["best"]["val/top1"],
                         "num_params": num_params,
                         "images_seen": summary["images_seen"],
+                        "forward_flops": flops,
+                        "train_exaflops": summary["train_exaflops"],
                     }
                 )
         print(

@@ -13,6 +13,7 @@ import torch
 from vitrepro.budget import device_count, plan_batch
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
+from vitrepro.models.checkpoints import resolve_checkpoint
 
 
 def _positive(key: str, value: Any) -> None:
@@ -22,6 +23,8 @@ def _positive(key: str, value: Any) -> None:
 
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
+    if model.get("pretrained"):
+        resolve_checkpoint(model["pretrained"])
     patch = model.get("patch_size")
     if patch is not None:
         _positive("model.patch_size", patch)

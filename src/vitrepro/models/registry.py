@@ -16,8 +16,15 @@ from vitrepro.errors import ConfigError
 ModelBuilder = Callable[..., nn.Module]
 _BUILDERS: dict[str, ModelBuilder] = {}
 
-# Keys of a model config that describe it rather than configure its builder.
-DESCRIPTIVE_KEYS = ("arch", "name")
+# Keys of a model config that describe it or its initialisation rather than its builder.
+DESCRIPTIVE_KEYS = (
+    "arch",
+    "name",
+    "image_size",
+    "pretrained",
+    "pretrained_head",
+    "posemb_interpolation",
+)
 
 
 def register(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -43,8 +50,22 @@ def get_builder(arch: str) -> ModelBuilder:
 
 
 def build_model(model_cfg: dict[str, Any], num_classes: int, image_size: int) -> nn.Module:
-    """Build the model a ``conf/model`` entry describes, for a dataset's classes and image size."""
+    """Build the model a ``conf/model`` entry describes, for a dataset's classes and image size.
+
+    With ``pretrained=PATH`` the weights are loaded and adapted (``checkpoints.load_pretrained``).
+    """
     kwargs = {k: v for k, v in model_cfg.items() if k not in DESCRIPTIVE_KEYS}
-    return get_builder(model_cfg.get("arch"))(
+    model = get_builder(model_cfg.get("arch"))(
         num_classes=num_classes, image_size=image_size, **kwargs
     )
+    if model_cfg.get("pretrained"):
+        from vitrepro.models.checkpoints import load_pretrained
+
+        load_pretrained(
+            model,
+            {k: v for k, v in model_cfg.items() if k != "pretrained"},
+            model_cfg["pretrained"],
+            head=model_cfg.get("pretrained_head", "drop"),
+            interpolation=model_cfg.get("posemb_interpolation", "bilinear"),
+        )
+    return model

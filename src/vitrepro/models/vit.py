@@ -1,23 +1,70 @@
-"""Vision Transformer (Section 3.1) built on timm's ``VisionTransformer``.
+"""Vision Transformer (Section 3.1) and the hybrid (Sections 3.1, 4.1), built on timm.
 
 What timm already does as the paper says: patch embedding as a PxP conv with stride P, a
 learnable class token, learned 1-D position embeddings (N(0, 0.02)), pre-LN blocks with GELU
-MLPs, a final LayerNorm with eps 1e-6, and the official ("jax") weight initialisation. What is
-ours: the config vocabulary of Table 1 (layers, hidden size D, MLP size, heads) and the
-pre-logits head (``heads.Classifier``).
+MLPs, a final LayerNorm with eps 1e-6, the official ("jax") weight initialisation, and the
+hybrid's ``HybridEmbed`` (1x1 patches on a CNN feature map). What is ours: the config
+vocabulary of Table 1 (layers, hidden size D, MLP size, heads), the 2-D position embedding of
+the Table 8 ablation, the BiT-R50 hybrid backbones, and the pre-logits head
+(``heads.Classifier``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from timm.layers import GroupNormAct, HybridEmbed, StdConv2dSame
+from timm.models.resnetv2 import ResNetV2
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from vitrepro.models.heads import Classifier
 from vitrepro.models.registry import register
 
+POSITION_EMBEDDINGS = ("learned_1d", "learned_2d", "none")  # Table 8 (relative: not built)
 
-@register("vit")
-def build_vit(
+
+class PaperVisionTransformer(VisionTransformer):
+    """timm's ``VisionTransformer`` with the position-embedding options of Table 8.
+
+    ``learned_2d`` (Appendix D.4): the patch grid's rows and columns each get a learned
+    embedding of size D/2; a patch's embedding is its row's and column's concatenated. The
+    class token gets none, as in the paper's 2-D variant.
+    """
+
+    def __init__(self, position_embedding: str = "learned_1d", **kwargs) -> None:
+        if position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(
+                f"position_embedding must be one of {POSITION_EMBEDDINGS}: {position_embedding!r}"
+            )
+        super().__init__(
+            pos_embed="learn" if position_embedding == "learned_1d" else "none", **kwargs
+        )
+        if position_embedding == "learned_2d":
+            rows, cols = self.patch_embed.grid_size
+            half = self.embed_dim // 2
+            self.pos_embed_rows = nn.Parameter(torch.randn(1, rows, 1, half) * 0.02)
+            self.pos_embed_cols = nn.Parameter(
+                torch.randn(1, 1, cols, self.embed_dim - half) * 0.02
+            )
+
+    def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "pos_embed_rows"):
+            rows, cols = self.pos_embed_rows, self.pos_embed_cols
+            grid = torch.cat(
+                [rows.expand(-1, -1, cols.shape[2], -1), cols.expand(-1, rows.shape[1], -1, -1)],
+                dim=-1,
+            )
+            x = x.view(x.shape[0], -1, x.shape[-1]) + grid.flatten(1, 2)
+        return super()._pos_embed(x)
+
+    def no_weight_decay(self) -> set[str]:
+        return super().no_weight_decay() | {"pos_embed_rows", "pos_embed_cols"}
+
+
+def vit_classifier(
     *,
     num_classes: int,
     image_size: int,
@@ -28,14 +75,18 @@ def build_vit(
     num_heads: int,
     representation_size: int | None = None,
     classifier: str = "token",
+    position_embedding: str = "learned_1d",
     dropout: float = 0.0,
     attention_dropout: float = 0.0,
     head_bias_init: float = 0.0,
     weight_init: str = "jax",
-) -> nn.Module:
+    embed_layer: Callable[..., nn.Module] | None = None,
+) -> Classifier:
     """A ViT whose sizes are the Table 1 columns; ``classifier`` is ``token`` or ``gap``."""
     pool = {"token": "token", "gap": "avg"}[classifier]
-    backbone = VisionTransformer(
+    extra = {"embed_layer": embed_layer} if embed_layer is not None else {}
+    backbone = PaperVisionTransformer(
+        position_embedding=position_embedding,
         img_size=image_size,
         patch_size=patch_size,
         num_classes=0,  # pooled features out; the head is ours
@@ -50,6 +101,7 @@ def build_vit(
         proj_drop_rate=dropout,
         attn_drop_rate=attention_dropout,
         weight_init=weight_init,
+        **extra,
     )
     return Classifier(
         backbone,
@@ -58,3 +110,35 @@ def build_vit(
         representation_size=representation_size,
         head_bias_init=head_bias_init,
     )
+
+
+register("vit")(vit_classifier)
+
+
+@register("hybrid")
+def hybrid_classifier(
+    *,
+    backbone_layers: list[int],
+    backbone_channels: list[int] = (256, 512, 1024, 2048),
+    backbone_stem_channels: int = 64,
+    backbone_norm_groups: int = 32,
+    **vit_kwargs,
+) -> Classifier:
+    """R50+ViT (Sections 3.1 and 4.1): a BiT ResNet-v2 feature map cut into 1x1 patches.
+
+    ``backbone_layers`` [3, 4, 9] is the /16 variant (stage 4 removed, its blocks moved into
+    stage 3) and [3, 4, 6, 3] the /32 variant (stage-4 output of a regular ResNet-50).
+    """
+    layers = list(backbone_layers)
+    cnn = ResNetV2(
+        layers=layers,
+        channels=tuple(backbone_channels)[: len(layers)],
+        num_classes=0,
+        global_pool="",  # the feature map, not a pooled vector
+        preact=False,
+        stem_chs=backbone_stem_channels,
+        stem_type="same",  # as the official hybrids: TF "SAME" padding
+        conv_layer=partial(StdConv2dSame, eps=1e-8),
+        norm_layer=partial(GroupNormAct, num_groups=backbone_norm_groups),
+    )
+    return vit_classifier(embed_layer=partial(HybridEmbed, backbone=cnn), **vit_kwargs)

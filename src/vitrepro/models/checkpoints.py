@@ -1,0 +1,189 @@
+"""Load pre-trained weights into any variant, at any image size and number of classes.
+
+Three sources, one path: each is turned into a state dict of our ``Classifier`` and then
+adapted to the target model the way the paper fine-tunes (Section 3.2): position embeddings
+are resampled by 2-D interpolation to the new patch grid (bilinear, as the official code; the
+class-token embedding is kept as is), and the pre-training head is dropped for a fresh
+zero-initialised classifier, or kept when the classes are the same.
+
+- our Lightning checkpoints (``*.ckpt``), or a run directory (its ``checkpoints/last.ckpt``);
+- timm state dicts (``*.pth``, ``*.bin``, ``*.safetensors``) of the same architecture;
+- the official google-research/vision_transformer ``*.npz`` files (ViT and R50 hybrids),
+  read by timm's loader for the per-layer key layout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import _load_weights as load_official_npz
+from torch import nn
+
+from vitrepro.errors import ConfigError
+
+HEAD_PREFIXES = ("pre_logits.", "head.")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A file as given, or a run directory's ``checkpoints/last.ckpt``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise ConfigError(
+            "model.pretrained", path, "no such checkpoint; give a .ckpt/.pth/.npz file or a run dir"
+        )
+    return path.resolve()
+
+
+def _from_lightning(path: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+
+
+def _from_timm(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state.get("model", state))
+    # timm names its classifier head (ViT) or head.fc (ResNetV2); everything else is ours under
+    # backbone. (timm ViTs have no pre-logits layer.)
+    ours = {}
+    for key, value in state.items():
+        if key.startswith(("head.weight", "head.bias", "head.fc.")):
+            ours["head." + key.rsplit(".", 1)[1]] = value.flatten(1) if value.ndim == 4 else value
+        else:
+            ours["backbone." + key] = value
+    return ours
+
+
+def _from_official_npz(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> dict:
+    """Build the model at the checkpoint's own grid, let timm load the npz, take its state."""
+    from vitrepro.models.registry import build_model
+
+    weights = np.load(path)
+    if getattr(model.backbone, "pos_embed", None) is None:
+        raise ConfigError(
+            "model.position_embedding",
+            model_cfg.get("position_embedding"),
+            "official checkpoints have learned 1-D position embeddings; set "
+            "model.position_embedding=learned_1d",
+        )
+    key = next(k for k in weights.files if k.endswith("posembed_input/pos_embedding"))
+    prefix_tokens = model.backbone.num_prefix_tokens
+    grid = round((weights[key].shape[1] - prefix_tokens) ** 0.5)
+    stride = model.backbone.patch_embed.img_size[0] // model.backbone.patch_embed.grid_size[0]
+    num_classes = weights["head/bias"].shape[-1] if "head/bias" in weights.files else 1
+    native = build_model(model_cfg, num_classes=num_classes, image_size=grid * stride)
+    blocks = {k.split("/")[1] for k in weights.files if k.startswith("Transformer/encoderblock_")}
+    try:
+        if len(blocks) != len(native.backbone.blocks):
+            raise ValueError(
+                f"{len(blocks)} encoder blocks, the model has {len(native.backbone.blocks)}"
+            )
+        load_official_npz(native.backbone, str(path))
+    except (KeyError, RuntimeError, ValueError) as error:
+        reason = str(error).splitlines()[0]
+        raise ConfigError(
+            "model.pretrained",
+            path,
+            f"does not match this model ({reason}); pick the model config it was trained with",
+        ) from error
+    state = native.state_dict()
+    for ours, theirs in (("pre_logits.0", "pre_logits"), ("head", "head")):
+        if f"{theirs}/kernel" in weights.files:
+            state[f"{ours}.weight"] = torch.from_numpy(weights[f"{theirs}/kernel"].T.copy())
+            state[f"{ours}.bias"] = torch.from_numpy(weights[f"{theirs}/bias"].copy())
+        elif theirs == "pre_logits":  # released checkpoints without a representation layer
+            state = {k: v for k, v in state.items() if not k.startswith("pre_logits.")}
+    return state
+
+
+def read_checkpoint(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> dict:
+    """Any supported checkpoint as a state dict with our key names."""
+    if path.suffix == ".npz":
+        return _from_official_npz(path, model, model_cfg)
+    if path.suffix == ".ckpt":
+        return _from_lightning(path)
+    if path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
+        return _from_timm(path)
+    raise ConfigError(
+        "model.pretrained",
+        path,
+        "unknown checkpoint type; use .ckpt, .pth/.bin/.safetensors or .npz",
+    )
+
+
+def resample_position_embeddings(
+    state: dict[str, torch.Tensor], model: nn.Module, mode: str = "bilinear"
+) -> dict[str, torch.Tensor]:
+    """Interpolate position embeddings to the model's patch grid (Section 3.2); tokens kept."""
+    target = model.state_dict()
+    state = dict(state)
+    backbone = model.backbone
+    for key in ("backbone.pos_embed", "backbone.pos_embed_rows", "backbone.pos_embed_cols"):
+        if key not in state or key not in target or state[key].shape == target[key].shape:
+            continue
+        if key == "backbone.pos_embed":
+            prefix = 0 if backbone.no_embed_class else backbone.num_prefix_tokens
+            state[key] = resample_abs_pos_embed(
+                state[key],
+                new_size=list(backbone.patch_embed.grid_size),
+                num_prefix_tokens=prefix,
+                interpolation=mode,
+                antialias=False,
+            )
+        else:  # the 2-D ablation's row / column tables: 1-D interpolation along their axis
+            axis = 1 if key.endswith("rows") else 2
+            table = state[key].movedim(axis, -1).flatten(0, -2)[:, None]
+            size = target[key].shape[axis]
+            resized = F.interpolate(table, size=size, mode="linear", align_corners=False)
+            shape = [*state[key].movedim(axis, -1).shape[:-1], size]
+            state[key] = resized[:, 0].reshape(shape).movedim(-1, axis)
+    return state
+
+
+def load_pretrained(
+    model: nn.Module,
+    model_cfg: dict[str, Any],
+    path: str | Path,
+    head: str = "drop",
+    interpolation: str = "bilinear",
+) -> dict[str, list[str]]:
+    """Load ``path`` into ``model``; ``head='drop'`` gives the paper's fine-tuning head.
+
+    Any missing or unexpected key outside the dropped head is a ``ConfigError`` naming them.
+    """
+    if head not in ("drop", "keep"):
+        raise ConfigError("model.pretrained_head", head, "must be drop or keep")
+    checkpoint = resolve_checkpoint(path)
+    state = read_checkpoint(checkpoint, model, model_cfg)
+    if head == "drop":
+        model.reset_for_finetuning(model.head.out_features)
+        state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+    state = resample_position_embeddings(state, model, interpolation)
+    target = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in target and v.shape != target[k].shape]
+    result = model.load_state_dict(
+        {k: v for k, v in state.items() if k not in mismatched}, strict=False
+    )
+    missing = [k for k in result.missing_keys if not (head == "drop" and k.startswith("head."))]
+    problems = {"missing": missing, "unexpected": result.unexpected_keys, "shape": mismatched}
+    if any(problems.values()):
+        detail = "; ".join(
+            f"{len(v)} {k} (e.g. {', '.join(v[:3])})" for k, v in problems.items() if v
+        )
+        raise ConfigError(
+            "model.pretrained",
+            checkpoint,
+            f"does not match this model: {detail}; pick the model config it was trained with",
+        )
+    return problems
