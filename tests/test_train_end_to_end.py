@@ -67,3 +67,19 @@ def test_wandb_resume_argument_is_ignored(train):
     """W&B sweep agents append `_wandb={...}` to resumed runs; it must not break the run."""
     result = train(*TINY_DATA, *TINY_VIT, "logger=none", "_wandb={'resumed': True}")
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_bf16_autocast(train):
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "trainer.precision=bf16-mixed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.summary()["config"]["trainer"]["precision"] == "bf16-mixed"
+
+
+@pytest.mark.slow
+def test_torch_compile_keeps_plain_checkpoint_keys(train):
+    import torch
+
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none", "compile=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(result.summary()["checkpoint"], map_location="cpu", weights_only=False)
+    assert all(k.startswith("model.") for k in state["state_dict"])  # no _orig_mod prefixes

@@ -23,12 +23,22 @@ class ImageClassifier(pl.LightningModule):
     """
 
     def __init__(
-        self, model: nn.Module, recipe: dict[str, Any], num_classes: int, total_steps: int
+        self,
+        model: nn.Module,
+        recipe: dict[str, Any],
+        num_classes: int,
+        total_steps: int,
+        model_config: dict[str, Any] | None = None,
+        image_size: int | None = None,
+        compile_model: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
+        # Kept out of the module tree, so checkpoints hold the plain model's keys.
+        self.__dict__["_forward"] = torch.compile(model) if compile_model else model
         self.recipe = recipe
         self.total_steps = total_steps
+        # model_config and image_size let src/evaluate.py rebuild the model from a checkpoint.
         self.save_hyperparameters(ignore=["model"])
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
@@ -36,7 +46,7 @@ class ImageClassifier(pl.LightningModule):
         self.val_top1_best = MaxMetric()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
+        return self._forward(images)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         kind = self.recipe.get("loss", "softmax_xent")

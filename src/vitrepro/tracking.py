@@ -43,6 +43,7 @@ def make_wandb_logger(
     name: str | None = None,
     group: str | None = None,
     tags: list[str] | None = None,
+    id: str | None = None,  # W&B's name for the run id (kept for resuming)
 ) -> WandbLogger:
     """A Lightning ``WandbLogger`` that needs no network unless credentials are configured."""
     resolved = wandb_mode(mode)
@@ -56,6 +57,7 @@ def make_wandb_logger(
         tags=list(tags or []),
         offline=resolved == "offline",
         mode=resolved,
+        id=id,
     )
 
 

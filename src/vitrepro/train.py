@@ -18,10 +18,13 @@ import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
 from vitrepro.budget import plan_batch, total_steps
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
+from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.models import build_model
+from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
 from vitrepro.tracking import finish_loggers, git_revision, write_json_atomic
 from vitrepro.validate import validate_config
@@ -41,10 +44,52 @@ atexit.register(_destroy_process_group)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
-def build_loggers(logger_cfg: DictConfig | None) -> list:
+WANDB_ID_FILE = "wandb_run_id.txt"
+
+
+def build_loggers(logger_cfg: DictConfig | None, run_dir: Path, resuming: bool) -> list:
+    """The configured logger; a resumed run continues its W&B run (same id) instead of a new one."""
     if not logger_cfg or "_target_" not in logger_cfg:
         return []
-    return [instantiate(logger_cfg)]
+    id_file = run_dir / WANDB_ID_FILE
+    is_wandb = logger_cfg["_target_"].endswith("make_wandb_logger")
+    if is_wandb and resuming and id_file.exists():
+        logger = instantiate(logger_cfg, id=id_file.read_text().strip())
+    else:
+        logger = instantiate(logger_cfg)
+    if is_wandb and rank_zero_only.rank == 0:
+        id_file.write_text(logger.experiment.id)
+    return [logger]
+
+
+def resume_from(resume: str | None, run_dir: Path) -> str | None:
+    """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path."""
+    if not resume:
+        return None
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.exists() else None
+    return str(resolve_checkpoint(resume))
+
+
+def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
+    # The newest checkpoint, with last.ckpt linking to it (one copy on disk, not two).
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints", save_last="link", every_n_train_steps=every_n_steps
+        )
+    ]
+    if keep_best:  # best-validation selection (Figure 4 uses early stopping on validation)
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="best-{step}",
+                monitor="val/top1",
+                mode="max",
+                save_top_k=1,
+            )
+        )
+    return callbacks
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -60,13 +105,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data, batch_size=batch.per_device)
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
-    module = ImageClassifier(model, config["recipe"], datamodule.num_classes, steps)
+    module = ImageClassifier(
+        model,
+        config["recipe"],
+        datamodule.num_classes,
+        steps,
+        model_config=config["model"],
+        image_size=datamodule.image_size,
+        compile_model=config.get("compile", False),
+    )
 
-    loggers = build_loggers(cfg.logger)
-    # The newest checkpoint, with last.ckpt linking to it (one copy on disk, not two).
-    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last="link")]
+    ckpt_path = resume_from(config.get("resume"), run_dir)
+    loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None)
+    checkpointing = config.get("checkpoint") or {}
+    callbacks = checkpoint_callbacks(
+        run_dir, checkpointing.get("every_n_steps"), checkpointing.get("keep_best", True)
+    )
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg.get("evaluation") and "_target_" in cfg.evaluation:
+        callbacks.append(instantiate(cfg.evaluation))
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         max_steps=steps,
@@ -79,7 +137,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     try:
         summary = _fit_and_summarise(
-            trainer, module, datamodule, loggers, config, batch.global_batch, started
+            trainer, module, datamodule, loggers, config, batch.global_batch, started, ckpt_path
         )
     except BaseException:
         finish_loggers(loggers, failed=True)
@@ -96,6 +154,7 @@ def _fit_and_summarise(
     config: dict[str, Any],
     global_batch: int,
     started: float,
+    ckpt_path: str | None = None,
 ) -> dict[str, Any]:
     """Fit, evaluate once more at the end, and record the run summary (rank 0 writes it)."""
     run_dir = Path(trainer.default_root_dir)
@@ -109,7 +168,7 @@ def _fit_and_summarise(
             {**config, "git_revision": revision, **params, "forward_flops": flops}
         )
 
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
 
     summary = {
@@ -118,6 +177,9 @@ def _fit_and_summarise(
         "data": config["data"].get("name"),
         "final": {k: float(v) for k, v in final.items()},
         "best": {"val/top1": float(module.val_top1_best.compute())},
+        "fewshot": next(
+            (c.latest for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), {}
+        ),
         "num_params": num_params,
         "params_without_head": params["params_without_head"],
         "global_steps": trainer.global_step,
@@ -128,6 +190,13 @@ def _fit_and_summarise(
         "git_revision": revision,
         "run_dir": str(run_dir),
         "checkpoint": checkpoint.last_model_path or None,
+        "best_checkpoint": next(
+            (c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor), None
+        ),
+        "resumed_from": ckpt_path,
+        "recipe": config["recipe"].get("name"),
+        "global_batch": global_batch,
+        "device": {"type": type(trainer.accelerator).__name__, "count": trainer.world_size},
         "tracker": [_tracker_location(logger) for logger in loggers],
         "config": config,
     }
@@ -139,6 +208,7 @@ def _fit_and_summarise(
                     {f"final/{k}": v for k, v in summary["final"].items()}
                     | {
                         "best/val/top1": summary["best"]["val/top1"],
+                        **summary["fewshot"],
                         "num_params": num_params,
                         "images_seen": summary["images_seen"],
                         "forward_flops": flops,

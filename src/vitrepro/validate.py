@@ -103,7 +103,7 @@ def check_trainer(trainer: dict[str, Any]) -> None:
 def validate_config(cfg: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first user mistake in a resolved run config."""
     check_trainer(cfg["trainer"])
-    check_model(cfg["model"], cfg["data"])
     check_data(cfg["data"])
+    check_model(cfg["model"], cfg["data"])
     check_recipe(cfg["recipe"])
     plan_batch(cfg["recipe"], cfg["trainer"])

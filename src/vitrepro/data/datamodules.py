@@ -48,6 +48,11 @@ class _ImageDataModule(pl.LightningDataModule):
             drop_last=shuffle,  # a constant batch keeps the global batch size exact
         )
 
+    def evaluation_sets(self) -> tuple[Dataset, Dataset]:
+        """(support pool, test set) with evaluation pre-processing, for few-shot evaluation."""
+        self.setup("fit")
+        return self.train_set, self.val_set
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
@@ -108,8 +113,10 @@ class ImageFolderDataModule(_ImageDataModule):
         crop_area: tuple[float, float] = (0.05, 1.0),
         batch_size: int = 128,
         num_workers: int = 4,
+        finetune_steps: int | None = None,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
+        self.finetune_steps = finetune_steps  # Table 4; recipe=finetune reads it from the config
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         mean, std = UNIT_RANGE_MEAN_STD
@@ -130,6 +137,11 @@ class ImageFolderDataModule(_ImageDataModule):
             ]
         )
         self._num_train: int | None = None
+
+    def evaluation_sets(self) -> tuple[Dataset, Dataset]:
+        self.setup("fit")
+        pool = datasets.ImageFolder(self.root / self.train_dir, self.eval_transform)
+        return pool, self.val_set
 
     @property
     def num_train_samples(self) -> int:

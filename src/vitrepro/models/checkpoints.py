@@ -27,6 +27,9 @@ from torch import nn
 from vitrepro.errors import ConfigError
 
 HEAD_PREFIXES = ("pre_logits.", "head.")
+# drop: the paper's fine-tuning head (pre-logits and classifier replaced by a zero-init layer);
+# keep: the checkpoint's head (same classes); features: keep pre-logits, new classifier.
+HEAD_MODES = ("drop", "keep", "features")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -158,24 +161,26 @@ def load_pretrained(
     head: str = "drop",
     interpolation: str = "bilinear",
 ) -> dict[str, list[str]]:
-    """Load ``path`` into ``model``; ``head='drop'`` gives the paper's fine-tuning head.
+    """Load ``path`` into ``model``; ``head`` is one of ``HEAD_MODES``.
 
     Any missing or unexpected key outside the dropped head is a ``ConfigError`` naming them.
     """
-    if head not in ("drop", "keep"):
-        raise ConfigError("model.pretrained_head", head, "must be drop or keep")
+    if head not in HEAD_MODES:
+        raise ConfigError("model.pretrained_head", head, f"must be one of {HEAD_MODES}")
     checkpoint = resolve_checkpoint(path)
     state = read_checkpoint(checkpoint, model, model_cfg)
     if head == "drop":
         model.reset_for_finetuning(model.head.out_features)
         state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+    elif head == "features":  # keep pre-logits (the few-shot representation), new classifier
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
     state = resample_position_embeddings(state, model, interpolation)
     target = model.state_dict()
     mismatched = [k for k, v in state.items() if k in target and v.shape != target[k].shape]
     result = model.load_state_dict(
         {k: v for k, v in state.items() if k not in mismatched}, strict=False
     )
-    missing = [k for k in result.missing_keys if not (head == "drop" and k.startswith("head."))]
+    missing = [k for k in result.missing_keys if not (head != "keep" and k.startswith("head."))]
     problems = {"missing": missing, "unexpected": result.unexpected_keys, "shape": mismatched}
     if any(problems.values()):
         detail = "; ".join(

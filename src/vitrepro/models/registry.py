@@ -21,6 +21,8 @@ DESCRIPTIVE_KEYS = (
     "arch",
     "name",
     "image_size",
+    "lr",
+    "epochs",
     "pretrained",
     "pretrained_head",
     "posemb_interpolation",

@@ -1,0 +1,28 @@
+"""Linear few-shot evaluation of a checkpoint: ``python src/evaluate.py checkpoint=<run or file>``.
+
+Prints one JSON object of ``fewshot/<dataset>/<k>shot`` accuracies (Section 4.1).
+"""
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from vitrepro.cli import exit_on_user_error
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    from vitrepro.evaluate import evaluate_checkpoint
+
+    results = evaluate_checkpoint(cfg)
+    print(json.dumps(results, indent=2))
+    if cfg.output:
+        from vitrepro.tracking import write_json_atomic
+
+        write_json_atomic(cfg.output, results)
+
+
+if __name__ == "__main__":
+    main()

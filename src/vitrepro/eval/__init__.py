@@ -1,0 +1,1 @@
+"""Evaluators that run on a frozen representation."""

@@ -1,0 +1,95 @@
+"""Linear few-shot evaluation as a Lightning callback: every N steps and at the end of training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader, Dataset
+
+from vitrepro.eval.fewshot import fewshot_accuracies
+
+
+@torch.no_grad()
+def extract_features(
+    model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen representation (``model.features``: after pre-logits) of a whole dataset."""
+    was_training = model.training
+    model.eval()
+    features, labels = [], []
+    for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        features.append(model.features(images.to(device)).float().cpu())
+        labels.append(torch.as_tensor(targets))
+    model.train(was_training)
+    return torch.cat(features), torch.cat(labels)
+
+
+def evaluate_fewshot(
+    model: torch.nn.Module,
+    datasets: dict[str, Any],
+    shots: list[int],
+    seeds: int,
+    l2_reg: float,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """``fewshot/<dataset>/<k>shot`` accuracies for every configured downstream dataset."""
+    device = device or next(model.parameters()).device
+    metrics = {}
+    for name, datamodule_cfg in datasets.items():
+        datamodule = instantiate(datamodule_cfg, batch_size=batch_size)
+        pool_set, test_set = datamodule.evaluation_sets()
+        pool = extract_features(model, pool_set, batch_size, device)
+        test = extract_features(model, test_set, batch_size, device)
+        accuracies = fewshot_accuracies(
+            *pool, *test, datamodule.num_classes, list(shots), seeds, l2_reg
+        )
+        metrics.update({f"fewshot/{name}/{k}shot": acc for k, acc in accuracies.items()})
+    return metrics
+
+
+class FewShotEvaluation(pl.Callback):
+    """Runs ``evaluate_fewshot`` every ``every_n_steps`` optimizer steps (0: only at the end)."""
+
+    def __init__(
+        self,
+        datasets: dict[str, Any],
+        shots: list[int],
+        seeds: int = 3,
+        l2_reg: float = 1024.0,
+        every_n_steps: int = 0,
+        batch_size: int = 256,
+    ) -> None:
+        self.datasets, self.shots, self.seeds, self.l2_reg = datasets, shots, seeds, l2_reg
+        self.every_n_steps, self.batch_size = every_n_steps, batch_size
+        self.latest: dict[str, float] = {}
+        self._last_step = -1
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step == self._last_step:
+            return
+        self._last_step = trainer.global_step
+        self.latest = evaluate_fewshot(
+            pl_module.model,
+            self.datasets,
+            self.shots,
+            self.seeds,
+            self.l2_reg,
+            self.batch_size,
+            pl_module.device,
+        )
+        for logger in trainer.loggers:
+            logger.log_metrics(self.latest, step=trainer.global_step)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
+    ) -> None:
+        step = trainer.global_step
+        if self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
+            self._run(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._run(trainer, pl_module)

@@ -1,0 +1,119 @@
+"""Pre-train -> few-shot -> fine-tune on tiny synthetic data, standalone evaluation, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env
+
+SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
+
+
+def test_pretrain_fewshot_then_finetune_at_higher_resolution(train, tmp_path):
+    # 128 images at batch 32: the 4 steps are one epoch, so validation picks a best checkpoint
+    pretrain = train(*TINY_DATA, *TINY_VIT, *SHOTS, "logger=none", "data.num_train=128")
+    assert pretrain.returncode == 0, pretrain.stderr[-3000:]
+    (run_dir,) = pretrain.run_dirs()
+    summary = pretrain.summary()
+    fewshot = summary["fewshot"]
+    assert set(fewshot) == {"fewshot/synthetic_transfer/1shot", "fewshot/synthetic_transfer/5shot"}
+    assert all(0.0 <= v <= 1.0 for v in fewshot.values())
+    assert summary["recipe"] == "tiny" and summary["global_batch"] == 32
+    assert summary["device"] == {"type": "CPUAccelerator", "count": 1}
+    assert summary["best_checkpoint"] and "best-step" in summary["best_checkpoint"]
+
+    # The standalone evaluator on the run directory gives the callback's numbers.
+    out = run_dir / "fewshot_again.json"
+    proc = subprocess.run(
+        [sys.executable, "src/evaluate.py", f"checkpoint={run_dir}", *SHOTS, f"output={out}"],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(proc.stdout)
+    assert again == pytest.approx(fewshot, abs=1e-6)
+    assert json.loads(out.read_text()) == again
+
+    tune = train(
+        *TINY_DATA,
+        *TINY_VIT,
+        "logger=none",
+        "evaluation=none",
+        "recipe=finetune",
+        "recipe.global_batch_size=32",
+        "recipe.steps=4",
+        "recipe.schedule.warmup_steps=1",
+        "data.image_size=32",
+        "data.task=transfer",
+        f"model.pretrained={run_dir}",
+    )
+    assert tune.returncode == 0, tune.stderr[-3000:]
+    (tuned,) = [d for d in tune.run_dirs() if d != run_dir]
+    tuned_summary = json.loads((tuned / "summary.json").read_text())
+    assert tuned_summary["recipe"] == "finetune" and tuned_summary["global_steps"] == 4
+    assert tuned_summary["config"]["recipe"]["optimizer"]["_target_"] == "torch.optim.SGD"
+    assert tuned_summary["config"]["data"]["image_size"] == 32
+    assert tuned_summary["fewshot"] == {}
+
+
+def test_evaluate_needs_a_checkpoint(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "src/evaluate.py", "checkpoint=/nonexistent/run"],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "model.pretrained=/nonexistent/run" in proc.stderr
+
+
+@pytest.mark.slow
+def test_resume_auto_continues_a_killed_run_with_the_same_wandb_run(tmp_path):
+    run_dir = tmp_path / "runs" / "requeued"
+    args = [
+        sys.executable,
+        "src/train.py",
+        *TINY_DATA,
+        *TINY_VIT,
+        "evaluation=none",
+        "recipe.steps=1500",
+        "checkpoint.every_n_steps=20",
+        f"hydra.run.dir={run_dir}",
+        "resume=auto",
+    ]
+    first = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((run_dir / "checkpoints").glob("epoch=*step=*")):
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the checkpoint file be complete
+    first.send_signal(signal.SIGKILL)  # no clean shutdown: what a dead node does
+    first.wait()
+    assert not (run_dir / "summary.json").exists()
+    first_id = (run_dir / "wandb_run_id.txt").read_text()
+
+    second = subprocess.run(
+        args, cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("last.ckpt")
+    assert summary["global_steps"] == 1500
+    assert (run_dir / "wandb_run_id.txt").read_text() == first_id
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert runs and all(r.name.endswith(first_id) for r in runs)
