@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from conftest import TINY_VIT
@@ -70,3 +72,58 @@ def test_wrong_class_count_is_a_clear_error(train, tmp_path):
     )
     assert result.returncode == 2
     assert "data.num_classes=1000" in result.stderr and "has 3 class folders" in result.stderr
+
+
+def write_real_labels(root: Path) -> Path:
+    """Rename the val images as ImageNet's and write a ReaL file for them (one image unrated)."""
+    val_files = sorted((root / "val").rglob("*.jpg"))
+    for number, path in enumerate(val_files, start=1):
+        path.rename(path.with_name(f"ILSVRC2012_val_{number:08d}.JPEG"))
+    real = [[int(i % 3)] if i % 4 else [] for i in range(len(val_files))]
+    real[1] = [0, 2]  # several correct classes
+    (root / "real.json").write_text(json.dumps(real))
+    return root / "real.json"
+
+
+def test_real_labels_follow_the_validation_file_numbers(tmp_path):
+    write_jpeg_tree(tmp_path / "imagenet")
+    real = write_real_labels(tmp_path / "imagenet")
+    dm = ImageFolderDataModule(
+        name="imagenet",
+        root=str(tmp_path / "imagenet"),
+        num_classes=3,
+        image_size=32,
+        batch_size=4,
+        num_workers=0,
+        real_labels=str(real),
+    )
+    dm.setup("fit")
+    for index in range(len(dm.val_set)):
+        _, _, multi_hot = dm.val_set[index]
+        number = int(Path(dm.val_set.base.samples[index][0]).stem.split("_")[-1])
+        expected = json.loads(real.read_text())[number - 1]
+        assert sorted(torch.nonzero(multi_hot).flatten().tolist()) == sorted(expected)
+
+
+def test_train_reports_real_accuracy(train, tmp_path):
+    data_root = tmp_path / "datasets"
+    write_jpeg_tree(data_root / "imagenet")
+    real = write_real_labels(data_root / "imagenet")
+    result = train(
+        "data=imagenet",
+        f"paths.data_root={data_root}",
+        "data.num_classes=3",
+        "data.image_size=32",
+        "data.num_workers=0",
+        f"data.real_labels={real}",
+        "model.patch_size=8",
+        *TINY_VIT,
+        "recipe.global_batch_size=4",
+        "recipe.steps=3",
+        "recipe.schedule.warmup_steps=1",
+        "logger=none",
+        "evaluation=none",
+        "trainer.enable_progress_bar=false",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 0.0 <= result.summary()["final"]["val/real_top1"] <= 1.0

@@ -43,6 +43,7 @@ class ImageClassifier(pl.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_loss = MeanMetric()
+        self.val_real_top1 = MeanMetric()  # ImageNet ReaL, when the data provides its labels
         self.val_top1_best = MaxMetric()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -73,9 +74,15 @@ class ImageClassifier(pl.LightningModule):
         self.log("train/top1", (logits.argmax(-1) == labels).float().mean())
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images, labels = batch
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        images, labels = batch[:2]
         logits = self(images)
+        if len(batch) == 3:  # ReaL: top-1 is right if it is in the image's re-assessed label set
+            real = batch[2]
+            rated = real.any(1)
+            hits = real.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)
+            if rated.any():
+                self.val_real_top1.update(hits[rated].float())
         self.val_loss.update(self.loss(logits, labels), weight=len(labels))
         self.val_top1.update(logits, labels)
         self.val_top5.update(logits, labels)
@@ -92,7 +99,9 @@ class ImageClassifier(pl.LightningModule):
             },
             prog_bar=True,
         )
-        for metric in (self.val_loss, self.val_top1, self.val_top5):
+        if self.val_real_top1.update_count:
+            self.log("val/real_top1", self.val_real_top1.compute())
+        for metric in (self.val_loss, self.val_top1, self.val_top5, self.val_real_top1):
             metric.reset()
 
     def configure_optimizers(self) -> dict[str, Any]:

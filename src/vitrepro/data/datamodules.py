@@ -6,9 +6,12 @@ the schedule depend on these three numbers.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
@@ -95,6 +98,34 @@ class SyntheticDataModule(_ImageDataModule):
         self.val_set = MotifCompositions(self.spec, "val", self.num_val)
 
 
+class WithReaLLabels(Dataset):
+    """ImageNet validation images with their ReaL labels (Beyer et al. 2020; the paper's Table 2).
+
+    ``real.json`` lists, for validation image ``ILSVRC2012_val_<n>``, the re-assessed set of
+    correct classes (possibly empty: those images are left out of ReaL accuracy). Samples
+    become ``(image, label, multi-hot ReaL labels)``.
+    """
+
+    def __init__(self, base: datasets.ImageFolder, real_json: str | Path, num_classes: int) -> None:
+        self.base, self.num_classes = base, num_classes
+        self.real = json.loads(Path(real_json).read_text())
+        numbers = [re.search(r"(\d+)\.\w+$", Path(p).name) for p, _ in base.samples]
+        if not all(numbers):
+            raise ConfigError(
+                "data.real_labels", real_json, "validation files must be named ILSVRC2012_val_<n>.*"
+            )
+        self.positions = [int(m.group(1)) - 1 for m in numbers]
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        image, label = self.base[index]
+        multi_hot = torch.zeros(self.num_classes, dtype=torch.bool)
+        multi_hot[self.real[self.positions[index]]] = True
+        return image, label, multi_hot
+
+
 class ImageFolderDataModule(_ImageDataModule):
     """A class-per-folder tree (``root/train/<class>/*.jpg``, ``root/val/<class>/*.jpg``).
 
@@ -114,9 +145,11 @@ class ImageFolderDataModule(_ImageDataModule):
         batch_size: int = 128,
         num_workers: int = 4,
         finetune_steps: int | None = None,
+        real_labels: str | None = None,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
         self.finetune_steps = finetune_steps  # Table 4; recipe=finetune reads it from the config
+        self.real_labels = real_labels
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         mean, std = UNIT_RANGE_MEAN_STD
@@ -141,7 +174,8 @@ class ImageFolderDataModule(_ImageDataModule):
     def evaluation_sets(self) -> tuple[Dataset, Dataset]:
         self.setup("fit")
         pool = datasets.ImageFolder(self.root / self.train_dir, self.eval_transform)
-        return pool, self.val_set
+        test = getattr(self.val_set, "base", self.val_set)  # few-shot uses the single labels
+        return pool, test
 
     @property
     def num_train_samples(self) -> int:
@@ -154,6 +188,8 @@ class ImageFolderDataModule(_ImageDataModule):
             return
         self.train_set = datasets.ImageFolder(self.root / self.train_dir, self.train_transform)
         self.val_set = datasets.ImageFolder(self.root / self.val_dir, self.eval_transform)
+        if self.real_labels:
+            self.val_set = WithReaLLabels(self.val_set, self.real_labels, self.num_classes)
         self._num_train = len(self.train_set)
         found = len(self.train_set.classes)
         if found != self.num_classes:
