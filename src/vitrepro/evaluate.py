@@ -27,6 +27,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     evaluation = config.get("evaluation") or {}
     if "datasets" not in evaluation:
         raise ConfigError("evaluation", "none", "choose an evaluation, e.g. evaluation=fewshot")
+    if not evaluation["datasets"]:
+        raise ConfigError(
+            "data.fewshot_datasets",
+            "{}",
+            "this data config names no few-shot sets; pick one that does",
+        )
     metadata = _run_metadata(config["checkpoint"])
     if metadata:
         model_cfg, num_classes = metadata["model_config"], metadata["num_classes"]

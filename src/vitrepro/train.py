@@ -22,6 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from vitrepro.budget import plan_batch, total_steps
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
+from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.models import build_model
 from vitrepro.models.checkpoints import resolve_checkpoint
@@ -102,7 +103,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
 
     batch = plan_batch(config["recipe"], config["trainer"])
-    datamodule = instantiate(cfg.data, batch_size=batch.per_device)
+    datamodule = build_datamodule(config["data"], batch_size=batch.per_device)
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
     module = ImageClassifier(

@@ -1,6 +1,16 @@
 """Datasets and datamodules."""
 
-from vitrepro.data.datamodules import ImageFolderDataModule, SyntheticDataModule
+from vitrepro.data.datamodules import (
+    ImageFolderDataModule,
+    SyntheticDataModule,
+    build_datamodule,
+)
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 
-__all__ = ["ImageFolderDataModule", "MotifCompositions", "MotifSpec", "SyntheticDataModule"]
+__all__ = [
+    "ImageFolderDataModule",
+    "MotifCompositions",
+    "MotifSpec",
+    "SyntheticDataModule",
+    "build_datamodule",
+]

@@ -1,5 +1,8 @@
 """Lightning DataModules: each knows its number of classes, image size and training-set size.
 
+A data config is a datamodule's arguments plus ``METADATA_KEYS``, facts about the dataset that
+other parts of the config read (Table 4's fine-tuning steps, the few-shot downstream sets).
+
 The run builds the datamodule first (DESIGN.md, "The path of one run") because the model and
 the schedule depend on these three numbers.
 """
@@ -12,11 +15,21 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
+
+METADATA_KEYS = ("finetune_steps", "fewshot_datasets")
+
+
+def build_datamodule(data_cfg: dict, batch_size: int) -> pl.LightningDataModule:
+    """Instantiate a ``conf/data`` entry (its metadata keys are not datamodule arguments)."""
+    arguments = {k: v for k, v in data_cfg.items() if k not in METADATA_KEYS}
+    return instantiate(arguments, batch_size=batch_size)
+
 
 # The official ViT checkpoints expect inputs in [-1, 1] (mean 0.5, std 0.5 per channel).
 UNIT_RANGE_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -144,11 +157,9 @@ class ImageFolderDataModule(_ImageDataModule):
         crop_area: tuple[float, float] = (0.05, 1.0),
         batch_size: int = 128,
         num_workers: int = 4,
-        finetune_steps: int | None = None,
         real_labels: str | None = None,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
-        self.finetune_steps = finetune_steps  # Table 4; recipe=finetune reads it from the config
         self.real_labels = real_labels
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
