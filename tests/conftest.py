@@ -52,19 +52,24 @@ def clean_env(output_dir: Path) -> dict[str, str]:
     return env
 
 
+def run_script(script: str, *args: str, output_dir: Path, timeout: int = 600) -> Result:
+    """Run one of the entry points in ``src/`` as a user would, outputs under ``output_dir``."""
+    proc = subprocess.run(
+        [sys.executable, f"src/{script}", *args],
+        cwd=ROOT,
+        env=clean_env(output_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr, output_dir)
+
+
 @pytest.fixture
 def train(tmp_path: Path):
     """``train(*overrides)`` runs ``python src/train.py`` and returns its ``Result``."""
 
     def run(*overrides: str, timeout: int = 600) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "src/train.py", *overrides],
-            cwd=ROOT,
-            env=clean_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr, tmp_path)
+        return run_script("train.py", *overrides, output_dir=tmp_path, timeout=timeout)
 
     return run

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import timm
 import torch
 
-from conftest import ROOT, TINY_DATA, TINY_VIT
+from conftest import ROOT, TINY_DATA, TINY_VIT, run_script
 from official_npz import write_official_npz
 from test_config_tree import MODELS, PAPER_TABLE1, composed
 from vitrepro.compute import model_card
@@ -257,23 +255,18 @@ def test_forward_flops_of_vit_b_at_224():
     assert b32 / 2e9 == pytest.approx(4.41, rel=0.01)
 
 
-def test_model_card_command_prints_one_json_object():
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "src/model_card.py",
-            "model=vit_h14",
-            "model.image_size=392",
-            "images=303000000",
-            "epochs=14",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+def test_model_card_command_prints_one_json_object(tmp_path):
+    result = run_script(
+        "model_card.py",
+        "model=vit_h14",
+        "model.image_size=392",
+        "images=303000000",
+        "epochs=14",
+        output_dir=tmp_path,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr
-    card = json.loads(proc.stdout)
+    assert result.returncode == 0, result.stderr
+    card = json.loads(result.stdout)
     assert card["seq_len"] == (392 // 14) ** 2 + 1
     assert {"params", "params_without_head", "forward_flops", "train_exaflops"} <= set(card)
     assert not Path(ROOT / ".hydra").exists()

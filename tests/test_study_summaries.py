@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env
+from conftest import TINY_DATA, TINY_VIT, run_script
 from vitrepro.studies.summaries import load_summaries
 
 
 def test_multirun_grid_is_collected_from_summaries(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "src/train.py",
-            "-m",
-            *TINY_DATA,
-            *TINY_VIT,
-            "data.num_train=128,256",
-        ],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_script(
+        "train.py", "-m", *TINY_DATA, *TINY_VIT, "data.num_train=128,256", output_dir=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "multirun").iterdir()
     # an unfinished run (no summary.json) must not show up in a study's table
     (sweep_dir / "killed_run" / ".hydra").mkdir(parents=True)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env
+from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
 
 SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
 
@@ -30,16 +30,11 @@ def test_pretrain_fewshot_then_finetune_at_higher_resolution(train, tmp_path):
 
     # The standalone evaluator on the run directory gives the callback's numbers.
     out = run_dir / "fewshot_again.json"
-    proc = subprocess.run(
-        [sys.executable, "src/evaluate.py", f"checkpoint={run_dir}", *SHOTS, f"output={out}"],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    evaluation = run_script(
+        "evaluate.py", f"checkpoint={run_dir}", *SHOTS, f"output={out}", output_dir=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    again = json.loads(proc.stdout)
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+    again = json.loads(evaluation.stdout)
     assert again == pytest.approx(fewshot, abs=1e-6)
     assert json.loads(out.read_text()) == again
 
@@ -66,15 +61,8 @@ def test_pretrain_fewshot_then_finetune_at_higher_resolution(train, tmp_path):
 
 
 def test_evaluate_needs_a_checkpoint(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "src/evaluate.py", "checkpoint=/nonexistent/run"],
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2 and "model.pretrained=/nonexistent/run" in proc.stderr
+    result = run_script("evaluate.py", "checkpoint=/nonexistent/run", output_dir=tmp_path)
+    assert result.returncode == 2 and "model.pretrained=/nonexistent/run" in result.stderr
 
 
 @pytest.mark.slow
