@@ -1,0 +1,154 @@
+"""WebDataset shards: writer, manifest, resume, nested subsets, worker and rank splits, training."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY_VIT, run_script
+from vitrepro.data.shards import image_folder_samples, synthetic_samples, write_shards
+from vitrepro.data.streaming import ShardsDataModule
+
+
+def write_tree_with_bad_files(root, classes=3, per_class=6):
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, size=(20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
+    (root / "class_0" / "corrupt.jpg").write_bytes(b"not a jpeg at all")
+    whole = (root / "class_1" / "0.jpg").read_bytes()
+    (root / "class_1" / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    return classes * per_class
+
+
+def keys_and_labels(shard):
+    with tarfile.open(shard) as tar:
+        return sorted(m.name.split(".")[0] for m in tar.getmembers() if m.name.endswith(".cls"))
+
+
+def test_writer_skips_bad_images_and_writes_a_manifest(tmp_path):
+    good = write_tree_with_bad_files(tmp_path / "src")
+    samples, classes = image_folder_samples(tmp_path / "src")
+    manifest = write_shards(samples, classes, tmp_path / "out", shard_size=5, progress=False)
+    assert manifest["num_samples"] == good and manifest["num_classes"] == 3
+    assert sorted(s["source"].rsplit("/", 1)[1] for s in manifest["skipped"]) == [
+        "corrupt.jpg",
+        "truncated.jpg",
+    ]
+    assert sum(s["count"] for s in manifest["shards"]) == good
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text()) == manifest
+    # keys are positions in the seeded order: shard k holds positions [5k, 5k + 5)
+    for shard in manifest["shards"]:
+        for key in keys_and_labels(tmp_path / "out" / shard["name"]):
+            assert shard["first"] <= int(key) < shard["first"] + 5
+
+
+def test_rerun_completes_a_partial_write_without_duplicates(tmp_path):
+    write_tree_with_bad_files(tmp_path / "src")
+    samples, classes = image_folder_samples(tmp_path / "src")
+    full = write_shards(samples, classes, tmp_path / "full", shard_size=4, progress=False)
+    partial = tmp_path / "partial"
+    write_shards(samples, classes, partial, shard_size=4, progress=False)
+    # a killed writer: the last two shards and the manifest never made it, a temp file did
+    for shard in full["shards"][-2:]:
+        (partial / shard["name"]).unlink()
+    (partial / "dataset.json").unlink()
+    (partial / f".{full['shards'][-1]['name']}.tmp").write_bytes(b"half a shard")
+    resumed = write_shards(samples, classes, partial, shard_size=4, progress=False)
+    assert resumed["num_samples"] == full["num_samples"]
+    assert sorted(s["source"] for s in resumed["skipped"]) == sorted(
+        s["source"] for s in full["skipped"]
+    )
+    for shard in full["shards"]:
+        assert keys_and_labels(partial / shard["name"]) == keys_and_labels(
+            tmp_path / "full" / shard["name"]
+        )
+
+
+def _module(root, **kwargs):
+    kwargs.setdefault("num_workers", 0)
+    return ShardsDataModule(
+        name="s", root=str(root), num_classes=10, image_size=16, batch_size=8, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def synthetic_shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_shards")
+    for split, size in (("train", 60), ("val", 40)):
+        samples, classes = synthetic_samples(size, split, image_size=16)
+        write_shards(samples, classes, root / split, shard_size=10, progress=False)
+    return root
+
+
+def test_nested_subsets_open_only_their_shards(synthetic_shards):
+    small, large = _module(synthetic_shards, subset=25), _module(synthetic_shards, subset=45)
+    small_urls, large_urls = small._urls("train", 25), large._urls("train", 45)
+    assert len(small_urls) == 3 and len(large_urls) == 5
+    assert set(small_urls) < set(large_urls)
+    assert small.num_train_samples == 25
+    images, _ = next(iter(small.train_dataloader()))
+    assert images.shape == (8, 3, 16, 16)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_validation_sees_every_sample_once(synthetic_shards, workers):
+    dm = _module(synthetic_shards, num_workers=workers)
+    labels = [label for _, batch in dm.val_dataloader() for label in batch.tolist()]
+    expected = np.arange(40) % 10  # the synthetic labels cycle through the classes
+    assert sorted(labels) == sorted(expected.tolist())
+
+
+def test_validation_is_split_across_two_ranks(synthetic_shards, monkeypatch):
+    seen = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        dm = _module(synthetic_shards)
+        seen.append(sum(len(batch) for _, batch in dm.val_dataloader()))
+    assert seen == [20, 20]  # 4 shards of 10: two each, every sample once
+
+
+def test_train_reads_shards_end_to_end(synthetic_shards, tmp_path):
+    result = run_script(
+        "train.py",
+        "data=synthetic_shards",
+        f"paths.data_root={synthetic_shards.parent}",
+        f"data.root={synthetic_shards}",
+        "data.image_size=16",
+        "data.subset=40",
+        *TINY_VIT,
+        "recipe.global_batch_size=8",
+        "recipe.steps=6",
+        "recipe.schedule.warmup_steps=1",
+        "logger=none",
+        "evaluation=none",
+        "trainer.enable_progress_bar=false",
+        output_dir=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    assert summary["global_steps"] == 6 and 0 <= summary["final"]["val/top1"] <= 1
+
+
+def test_make_shards_command_and_missing_source(tmp_path):
+    write_tree_with_bad_files(tmp_path / "src")
+    ok = run_script(
+        "make_shards.py",
+        str(tmp_path / "src"),
+        str(tmp_path / "out"),
+        "--shard-size",
+        "8",
+        output_dir=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "18 samples, 3 classes in 3 shards" in ok.stdout and "2 skipped" in ok.stdout
+    missing = run_script("make_shards.py", "/nonexistent", str(tmp_path / "x"), output_dir=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("error: SRC=/nonexistent")
