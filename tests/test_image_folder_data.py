@@ -127,3 +127,50 @@ def test_train_reports_real_accuracy(train, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 0.0 <= result.summary()["final"]["val/real_top1"] <= 1.0
+
+
+def write_fake_cifar10(root: Path, per_file: int = 8) -> None:
+    """torchvision's on-disk CIFAR-10 layout with a few random images per batch file."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            "data": rng.integers(0, 255, size=(per_file, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, size=per_file).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {"label_names": [f"class_{i}" for i in range(10)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+
+
+def test_cifar_from_disk_fine_tunes_end_to_end(train, tmp_path):
+    data_root = tmp_path / "datasets"
+    write_fake_cifar10(data_root / "cifar10")
+    result = train(
+        "data=cifar10",
+        f"paths.data_root={data_root}",
+        "data.image_size=32",
+        "data.num_workers=0",
+        "model.patch_size=8",
+        *TINY_VIT,
+        "recipe=finetune",
+        "recipe.global_batch_size=8",
+        "recipe.steps=3",
+        "recipe.schedule.warmup_steps=1",
+        "logger=none",
+        "evaluation=none",
+        "trainer.enable_progress_bar=false",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    assert summary["data"] == "cifar10" and summary["global_steps"] == 3
+
+
+def test_missing_cifar_files_are_one_clear_line(train, tmp_path):
+    (tmp_path / "datasets" / "cifar10").mkdir(parents=True)
+    result = train("data=cifar10", f"paths.data_root={tmp_path / 'datasets'}", "logger=none")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: data.root=")

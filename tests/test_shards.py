@@ -152,3 +152,72 @@ def test_make_shards_command_and_missing_source(tmp_path):
     assert "18 samples, 3 classes in 3 shards" in ok.stdout and "2 skipped" in ok.stdout
     missing = run_script("make_shards.py", "/nonexistent", str(tmp_path / "x"), output_dir=tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error: SRC=/nonexistent")
+
+
+def _shards_with_bad_members(root):
+    """Val shards holding one undecodable image and, in a second shard, a truncated tar."""
+    import webdataset as wds
+
+    samples, classes = synthetic_samples(20, "val", image_size=16)
+    write_shards(samples, classes, root / "train", shard_size=10, progress=False)
+    write_shards(samples, classes, root / "val", shard_size=10, progress=False)
+    shard = root / "val" / "shard-000000.tar"
+    good = root / "val" / "good.tar"
+    shard.rename(good)
+    with wds.TarWriter(str(shard)) as sink:
+        for sample in wds.WebDataset(str(good), shardshuffle=False):
+            if sample["__key__"].endswith("3"):
+                sample = {**sample, "png": b"garbage"}
+            sink.write(sample)
+    good.unlink()
+    second = root / "val" / "shard-000001.tar"
+    second.write_bytes(second.read_bytes()[:-3000])  # cut inside the last members
+
+
+def test_corrupt_samples_are_skipped_and_counted(tmp_path):
+    _shards_with_bad_members(tmp_path)
+    dm = _module(tmp_path, max_corrupt_fraction=0.5)
+    with pytest.warns(UserWarning, match="skipped a corrupt sample"):
+        seen = sum(len(batch) for _, batch in dm.val_dataloader())
+    assert 10 <= seen < 20  # the bad image and the truncated members are gone, the rest kept
+
+
+def test_too_many_corrupt_samples_stop_the_run(tmp_path):
+    _shards_with_bad_members(tmp_path)
+    dm = _module(tmp_path, max_corrupt_fraction=0.0)
+    with pytest.raises(RuntimeError, match=r"data\.max_corrupt_fraction=0\.0"):
+        for _ in dm.val_dataloader():
+            pass
+
+
+@pytest.mark.parametrize(
+    "text,count", [("9M", 9_000_000), ("300M", 300_000_000), ("50k", 50_000), ("1234", 1234)]
+)
+def test_subset_sizes_parse(text, count):
+    from vitrepro.data.streaming import parse_count
+
+    assert parse_count(text) == count
+
+
+def test_jft_like_config_reads_classes_and_a_subset_from_the_shards(synthetic_shards, tmp_path):
+    data_root = tmp_path / "datasets"
+    data_root.mkdir()
+    (data_root / "jft_like").symlink_to(synthetic_shards)
+    result = run_script(
+        "train.py",
+        "data=jft_like",
+        f"paths.data_root={data_root}",
+        "data.image_size=16",
+        "data.subset=30",
+        "data.num_workers=0",
+        *TINY_VIT,
+        "recipe.global_batch_size=8",
+        "recipe.steps=3",
+        "recipe.schedule.warmup_steps=1",
+        "logger=none",
+        "evaluation=none",
+        "trainer.enable_progress_bar=false",
+        output_dir=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.summary()["config"]["data"]["subset"] == 30

@@ -38,8 +38,10 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 def check_data(data: dict[str, Any]) -> None:
-    for key in ("num_classes", "image_size"):
-        _positive(f"data.{key}", data.get(key))
+    _positive("data.image_size", data.get("image_size"))
+    # Sharded datasets may leave num_classes to their manifest.
+    if data.get("num_classes") is not None or "root" not in data:
+        _positive("data.num_classes", data.get("num_classes"))
     if "num_train" in data:
         _positive("data.num_train", data["num_train"])
     if "root" in data:

@@ -1,6 +1,7 @@
 """Datasets and datamodules."""
 
 from vitrepro.data.datamodules import (
+    CIFARDataModule,
     ImageFolderDataModule,
     SyntheticDataModule,
     build_datamodule,
@@ -8,6 +9,7 @@ from vitrepro.data.datamodules import (
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 
 __all__ = [
+    "CIFARDataModule",
     "ImageFolderDataModule",
     "MotifCompositions",
     "MotifSpec",

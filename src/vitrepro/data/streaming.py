@@ -10,7 +10,13 @@ dropped before decoding.
 
 from __future__ import annotations
 
+import io
+import math
+import warnings
+from pathlib import Path
+
 import webdataset as wds
+from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset
 
 from vitrepro.data.datamodules import ImageFolderDataModule
@@ -22,6 +28,56 @@ def _position(sample: dict) -> int:
     return int(sample["__key__"])
 
 
+def _manifest_classes(root: str, train_dir: str | None) -> int:
+    folder = Path(root) / (train_dir or "train")
+    if not (folder / "dataset.json").is_file():
+        raise ConfigError("data.root", root, f"no dataset.json in {folder}; write shards first")
+    return read_manifest(folder)["num_classes"]
+
+
+def parse_count(value: int | str | None) -> int | None:
+    """``9M``, ``300M``, ``50k`` or a plain number (Figure 4's subset sizes)."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().upper()
+    scale = {"K": 10**3, "M": 10**6, "B": 10**9}.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        return round(float(number) * scale)
+    except ValueError:
+        raise ConfigError("data.subset", value, "use a number, or one like 9M or 300M") from None
+
+
+def decode_image(data: bytes, min_side: int) -> Image.Image:
+    """Decode with PIL, letting the JPEG decoder downscale by 1/2, 1/4 or 1/8 while the image
+    stays at least ``min_side`` on its short side (draft mode: much less work for big images)."""
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (min_side, min_side))
+    return image.convert("RGB")
+
+
+class CorruptSampleGuard:
+    """Counts samples that fail to decode; warns for each, stops the run above a fraction."""
+
+    def __init__(self, max_fraction: float, min_samples: int = 100) -> None:
+        self.max_fraction, self.min_samples = max_fraction, min_samples
+        self.seen = self.corrupt = 0
+
+    def count(self, sample: dict) -> dict:
+        self.seen += 1
+        return sample
+
+    def __call__(self, error: Exception) -> bool:
+        self.corrupt += 1
+        warnings.warn(f"skipped a corrupt sample ({type(error).__name__}: {error})", stacklevel=1)
+        if self.corrupt > self.max_fraction * max(self.seen, self.min_samples):
+            raise RuntimeError(
+                f"{self.corrupt} of {self.seen} samples failed to decode, more than "
+                f"data.max_corrupt_fraction={self.max_fraction}; check the shards"
+            ) from error
+        return True  # continue with the next sample
+
+
 class ShardsDataModule(ImageFolderDataModule):
     """``root/<train_dir>`` and ``root/<val_dir>``: shards plus ``dataset.json`` each.
 
@@ -29,10 +85,22 @@ class ShardsDataModule(ImageFolderDataModule):
     centre crop for evaluation, inputs in [-1, 1]).
     """
 
-    def __init__(self, *args, subset: int | None = None, shuffle_buffer: int = 2000, **kwargs):
+    def __init__(
+        self,
+        *args,
+        subset: int | str | None = None,
+        shuffle_buffer: int = 2000,
+        max_corrupt_fraction: float = 0.01,
+        **kwargs,
+    ) -> None:
+        if kwargs.get("num_classes") is None:  # not given: the training shards' manifest says
+            kwargs["num_classes"] = _manifest_classes(kwargs["root"], kwargs.get("train_dir"))
         super().__init__(*args, **kwargs)
-        self.subset = int(subset) if subset else None
+        self.subset = parse_count(subset)
         self.shuffle_buffer = shuffle_buffer
+        self.max_corrupt_fraction = max_corrupt_fraction
+        # Inception crops keep at least crop_area[0] of the image: decode no smaller than that.
+        self.train_min_side = math.ceil(self.image_size / math.sqrt(self.crop_area[0]))
         self.manifests: dict[str, dict] = {}
 
     def _manifest(self, split_dir: str) -> dict:
@@ -77,11 +145,12 @@ class ShardsDataModule(ImageFolderDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.world_size if trainer is not None else 1
 
-    def _decoded(self, pipeline: wds.WebDataset, transform) -> IterableDataset:
+    def _decoded(self, pipeline: wds.WebDataset, transform, min_side: int) -> IterableDataset:
+        guard = CorruptSampleGuard(self.max_corrupt_fraction)
         return (
-            pipeline.decode("pil", handler=wds.warn_and_continue)
-            .to_tuple("jpg;png", "cls", handler=wds.warn_and_continue)
-            .map_tuple(transform, int)
+            pipeline.map(guard.count)
+            .to_tuple("jpg;png", "cls", handler=guard)
+            .map_tuple(lambda data: transform(decode_image(data, min_side)), int, handler=guard)
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -93,7 +162,9 @@ class ShardsDataModule(ImageFolderDataModule):
             handler=wds.warn_and_continue,
             nodesplitter=None,
         ).select(lambda sample: _position(sample) < limit)
-        pipeline = self._decoded(pipeline.shuffle(self.shuffle_buffer), self.train_transform)
+        pipeline = self._decoded(
+            pipeline.shuffle(self.shuffle_buffer), self.train_transform, self.train_min_side
+        )
         # An epoch is the subset once over all ranks; with_epoch counts batches per worker.
         batches = max(1, limit // (self.batch_size * self._world() * max(1, self.num_workers)))
         pipeline = pipeline.batched(self.batch_size, partial=False).with_epoch(batches)
@@ -108,7 +179,8 @@ class ShardsDataModule(ImageFolderDataModule):
             workersplitter=wds.split_by_worker,
             empty_check=False,
         )
-        pipeline = self._decoded(pipeline, self.eval_transform).batched(self.batch_size)
+        pipeline = self._decoded(pipeline, self.eval_transform, self.image_size)
+        pipeline = pipeline.batched(self.batch_size)
         return wds.WebLoader(pipeline, batch_size=None, num_workers=self.num_workers)
 
     def evaluation_sets(self):
