@@ -144,7 +144,8 @@ class ImageFolderDataModule(_ImageDataModule):
     """A class-per-folder tree (``root/train/<class>/*.jpg``, ``root/val/<class>/*.jpg``).
 
     Pre-processing follows Section 4.1 / Appendix B.1: Inception crop (area 5-100%) and
-    horizontal flip for training; resize + centre crop for evaluation; inputs in [-1, 1].
+    horizontal flip for training; resize (+ centre crop) for evaluation; inputs normalised with
+    ``mean_std`` (default: to [-1, 1]).
     """
 
     def __init__(
@@ -159,13 +160,15 @@ class ImageFolderDataModule(_ImageDataModule):
         batch_size: int = 128,
         num_workers: int = 4,
         real_labels: str | None = None,
+        mean_std: tuple[list[float], list[float]] = UNIT_RANGE_MEAN_STD,
+        center_crop: bool = True,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
         self.real_labels = real_labels
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         self.crop_area = tuple(crop_area)
-        mean, std = UNIT_RANGE_MEAN_STD
+        mean, std = mean_std  # default [-1, 1], as the official checkpoints expect
         self.train_transform = transforms.Compose(
             [
                 transforms.RandomResizedCrop(self.image_size, scale=tuple(crop_area)),
@@ -174,9 +177,10 @@ class ImageFolderDataModule(_ImageDataModule):
                 transforms.Normalize(mean, std),
             ]
         )
+        # Evaluation: resize the short side then centre-crop, or resize to the square directly.
         self.eval_transform = transforms.Compose(
             [
-                transforms.Resize(self.image_size),
+                transforms.Resize(self.image_size if center_crop else [self.image_size] * 2),
                 transforms.CenterCrop(self.image_size),
                 transforms.ToTensor(),
                 transforms.Normalize(mean, std),
