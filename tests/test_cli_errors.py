@@ -20,6 +20,13 @@ BAD_INPUTS = {
     "negative-lr": ([*TINY, "recipe.optimizer.lr=-0.1"], "recipe.optimizer.lr=-0.1"),
     "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),
     "missing-checkpoint": ([*TINY, "model.pretrained=/nonexistent/x.npz"], "model.pretrained="),
+    "missing-resume": ([*TINY, "resume=/nonexistent/run"], "resume=/nonexistent/run"),
+    "unknown-classifier": ([*TINY, "model.classifier=avg"], "model.classifier=avg"),
+    "unknown-posemb": ([*TINY, "model.position_embedding=sin"], "model.position_embedding=sin"),
+    "unknown-loss": ([*TINY, "recipe.loss=sigmoid"], "recipe.loss=sigmoid"),
+    "unknown-decay": ([*TINY, "recipe.schedule.decay=cosin"], "recipe.schedule.decay=cosin"),
+    "unknown-task": ([*TINY, "data.task=finetune"], "data.task=finetune"),
+    "too-many-synthetic-classes": ([*TINY, "data.num_classes=1000"], "data.num_classes=1000"),
 }
 
 

@@ -72,6 +72,7 @@ def test_wrong_class_count_is_a_clear_error(train, tmp_path):
     )
     assert result.returncode == 2
     assert "data.num_classes=1000" in result.stderr and "has 3 class folders" in result.stderr
+    assert result.run_dirs() == []  # stopped before compute, nothing left behind
 
 
 def write_real_labels(root: Path) -> Path:

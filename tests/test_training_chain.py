@@ -58,11 +58,15 @@ def test_pretrain_fewshot_then_finetune_at_higher_resolution(train, tmp_path):
     assert tuned_summary["config"]["recipe"]["optimizer"]["_target_"] == "torch.optim.SGD"
     assert tuned_summary["config"]["data"]["image_size"] == 32
     assert tuned_summary["fewshot"] == {}
+    # a fine-tuned run (its pre-logits replaced by the fine-tuning head) evaluates too
+    tuned_eval = run_script("evaluate.py", f"checkpoint={tuned}", *SHOTS, output_dir=tmp_path)
+    assert tuned_eval.returncode == 0, tuned_eval.stderr[-3000:]
+    assert set(json.loads(tuned_eval.stdout)) == set(fewshot)
 
 
 def test_evaluate_needs_a_checkpoint(tmp_path):
     result = run_script("evaluate.py", "checkpoint=/nonexistent/run", output_dir=tmp_path)
-    assert result.returncode == 2 and "model.pretrained=/nonexistent/run" in result.stderr
+    assert result.returncode == 2 and "checkpoint=/nonexistent/run" in result.stderr
 
 
 @pytest.mark.slow

@@ -23,9 +23,11 @@ def _remove_empty_run_dir(run_dir: str | None) -> None:
     """A run that failed validation leaves nothing a study could mistake for a result."""
     if not run_dir:
         return
-    path = Path(run_dir)
-    leftovers = {p.name for p in path.iterdir()} if path.is_dir() else set()
-    if leftovers <= {".hydra", "train.log", "evaluate.log"}:
+    path = Path(run_dir).resolve()
+    if path == Path.cwd().resolve() or not (path / ".hydra").is_dir():
+        return  # only a run directory Hydra made for this run, never the working directory
+    leftovers = {p.name for p in path.iterdir()}
+    if leftovers <= {".hydra", "train.log"}:
         shutil.rmtree(path, ignore_errors=True)
 
 

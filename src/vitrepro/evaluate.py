@@ -15,7 +15,7 @@ from vitrepro.models.checkpoints import resolve_checkpoint
 
 def _run_metadata(checkpoint: str) -> dict[str, Any] | None:
     """Model config, classes and image size stored in one of our Lightning checkpoints."""
-    path = resolve_checkpoint(checkpoint)
+    path = resolve_checkpoint(checkpoint, key="checkpoint")
     if path.suffix != ".ckpt":
         return None
     hparams = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})

@@ -88,6 +88,10 @@ class ImageClassifier(pl.LightningModule):
         self.val_top5.update(logits, labels)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # two batches of an untrained model: not a result
+            for metric in (self.val_loss, self.val_top1, self.val_top5, self.val_real_top1):
+                metric.reset()
+            return
         top1 = self.val_top1.compute()
         self.val_top1_best.update(top1)
         self.log_dict(

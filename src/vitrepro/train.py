@@ -70,7 +70,7 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.ckpt"
         return str(last) if last.exists() else None
-    return str(resolve_checkpoint(resume))
+    return str(resolve_checkpoint(resume, key="resume"))
 
 
 def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
@@ -106,12 +106,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(config["data"], batch_size=batch.per_device)
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
+    # What src/evaluate.py needs to rebuild this model: a fine-tuned one has no pre-logits.
+    model_config = dict(config["model"])
+    if model_config.get("pretrained") and model_config.get("pretrained_head") == "drop":
+        model_config["representation_size"] = None
     module = ImageClassifier(
         model,
         config["recipe"],
         datamodule.num_classes,
         steps,
-        model_config=config["model"],
+        model_config=model_config,
         image_size=datamodule.image_size,
         compile_model=config.get("compile", False),
     )
@@ -177,7 +181,7 @@ def _fit_and_summarise(
         "model": config["model"].get("name", config["model"]["arch"]),
         "data": config["data"].get("name"),
         "final": {k: float(v) for k, v in final.items()},
-        "best": {"val/top1": float(module.val_top1_best.compute())},
+        "best": {"val/top1": _best_top1(module, trainer)},
         "fewshot": next(
             (c.latest for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), {}
         ),
@@ -223,6 +227,15 @@ def _fit_and_summarise(
             f"run recorded in {run_dir}" + "".join(f"; {where}" for where in summary["tracker"])
         )
     return summary
+
+
+def _best_top1(module: ImageClassifier, trainer: pl.Trainer) -> float:
+    """Best val top-1 of this process, or of the whole run when it was resumed (checkpointed)."""
+    scores = [float(module.val_top1_best.compute())]
+    scores += [
+        float(c.best_model_score) for c in trainer.checkpoint_callbacks if c.best_model_score
+    ]
+    return max(scores)
 
 
 def _tracker_location(logger: pl.loggers.Logger) -> str:

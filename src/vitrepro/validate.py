@@ -5,15 +5,18 @@ Each failure is a ``ConfigError``: one line naming the key, the value and the fi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vitrepro.budget import device_count, plan_batch
+from vitrepro.data.synthetic import TASKS
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
-from vitrepro.models.checkpoints import resolve_checkpoint
+from vitrepro.models.checkpoints import HEAD_MODES, resolve_checkpoint
+from vitrepro.models.vit import POSITION_EMBEDDINGS
 
 
 def _positive(key: str, value: Any) -> None:
@@ -21,8 +24,21 @@ def _positive(key: str, value: Any) -> None:
         raise ConfigError(key, value, "must be a positive number")
 
 
+def _one_of(key: str, value: Any, choices: tuple) -> None:
+    if value is not None and value not in choices:
+        raise ConfigError(key, value, f"choose one of {', '.join(map(str, choices))}")
+
+
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
+    _one_of("model.classifier", model.get("classifier"), ("token", "gap"))
+    _one_of("model.position_embedding", model.get("position_embedding"), POSITION_EMBEDDINGS)
+    _one_of("model.pretrained_head", model.get("pretrained_head"), HEAD_MODES)
+    _one_of(
+        "model.posemb_interpolation",
+        model.get("posemb_interpolation"),
+        ("bilinear", "bicubic", "nearest", "area"),
+    )
     if model.get("pretrained"):
         resolve_checkpoint(model["pretrained"])
     patch = model.get("patch_size")
@@ -44,6 +60,18 @@ def check_data(data: dict[str, Any]) -> None:
         _positive("data.num_classes", data.get("num_classes"))
     if "num_train" in data:
         _positive("data.num_train", data["num_train"])
+    if "task" in data:
+        _one_of("data.task", data["task"], TASKS)
+    if "generator" in data:  # the synthetic data: a task may use half of all glyph sets
+        generator = data["generator"] or {}
+        sets = math.comb(generator.get("num_glyphs", 16), generator.get("glyphs_per_class", 2))
+        if data["num_classes"] > sets // 2:
+            raise ConfigError(
+                "data.num_classes",
+                data["num_classes"],
+                f"at most {sets // 2} with data.generator.num_glyphs="
+                f"{generator.get('num_glyphs', 16)}; raise num_glyphs",
+            )
     if "root" in data:
         root = Path(str(data["root"]))
         if not root.is_dir():
@@ -58,10 +86,30 @@ def check_data(data: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"data.{key}", data[key], f"no such folder under {root}; set data.{key}"
                 )
+        _check_class_folders(data, root)
+
+
+def _check_class_folders(data: dict[str, Any], root: Path) -> None:
+    """A class-per-folder training set must have data.num_classes class folders."""
+    train = root / data.get("train_dir", "train")
+    if "train_dir" not in data or (train / "dataset.json").exists():
+        return  # not a class-folder layout (shards carry a manifest)
+    found = sum(1 for p in train.iterdir() if p.is_dir())
+    if found != data.get("num_classes"):
+        raise ConfigError(
+            "data.num_classes",
+            data.get("num_classes"),
+            f"{train} has {found} class folders; set data.num_classes={found} or point data.root "
+            "at the full dataset",
+        )
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
     _positive("recipe.optimizer.lr", recipe["optimizer"].get("lr"))
+    _one_of("recipe.loss", recipe.get("loss"), ("softmax_xent", "sigmoid_xent"))
+    _one_of(
+        "recipe.schedule.decay", recipe["schedule"].get("decay"), ("linear", "cosine", "constant")
+    )
     if not recipe.get("steps") and not recipe.get("epochs"):
         raise ConfigError("recipe.steps", recipe.get("steps"), "set recipe.steps or recipe.epochs")
     for key in ("steps", "epochs"):

@@ -88,7 +88,12 @@ class FewShotEvaluation(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any
     ) -> None:
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
+        if (
+            self.every_n_steps
+            and step
+            and step % self.every_n_steps == 0
+            and step < trainer.max_steps
+        ):
             self._run(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

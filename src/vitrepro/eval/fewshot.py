@@ -53,10 +53,13 @@ def fewshot_accuracies(
             stds.append(std)
             problems.append(shot)
     weights = torch.linalg.solve(torch.stack(grams), torch.stack(rhs))  # (P, d+1, K)
-    test = (test_features[None] - torch.stack(means)[:, None]) / torch.stack(stds)[:, None]
-    test = torch.cat([test, torch.ones(*test.shape[:2], 1, dtype=test.dtype)], dim=2)
-    predictions = (test @ weights).argmax(-1)  # (P, N)
-    correct = (predictions == test_labels[None]).double().mean(1)
+    # Predict one problem at a time: a (P, N, d) whitened copy of ImageNet's test set would not fit.
+    correct = []
+    ones = torch.ones(len(test_features), 1, dtype=test_features.dtype)
+    for w, mean, std in zip(weights, means, stds, strict=True):
+        test = torch.cat([(test_features - mean) / std, ones], dim=1)
+        correct.append(((test @ w).argmax(-1) == test_labels).double().mean())
+    correct = torch.stack(correct)
     results: dict[int, list[float]] = {}
     for shot, accuracy in zip(problems, correct.tolist(), strict=True):
         results.setdefault(shot, []).append(accuracy)

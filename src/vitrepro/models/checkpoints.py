@@ -32,15 +32,13 @@ HEAD_PREFIXES = ("pre_logits.", "head.")
 HEAD_MODES = ("drop", "keep", "features")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A file as given, or a run directory's ``checkpoints/last.ckpt``."""
+def resolve_checkpoint(path: str | Path, key: str = "model.pretrained") -> Path:
+    """A file as given, or a run directory's ``checkpoints/last.ckpt``; ``key`` names the option."""
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
-        raise ConfigError(
-            "model.pretrained", path, "no such checkpoint; give a .ckpt/.pth/.npz file or a run dir"
-        )
+        raise ConfigError(key, path, "no such checkpoint; give a .ckpt/.pth/.npz file or a run dir")
     return path.resolve()
 
 

@@ -58,6 +58,8 @@ class PaperVisionTransformer(VisionTransformer):
                 dim=-1,
             )
             x = x.view(x.shape[0], -1, x.shape[-1]) + grid.flatten(1, 2)
+        if self.pos_embed is None:  # timm skips its dropout then; the paper drops out here too
+            return self.pos_drop(super()._pos_embed(x))
         return super()._pos_embed(x)
 
     def no_weight_decay(self) -> set[str]:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
-BASE_COLUMNS = ["model", "data", "final/val/top1", "best/val/top1", "images_seen", "wall_time_s"]
+BASE_COLUMNS = [
+    "model",
+    "data",
+    "final/val/top1",
+    "best/val/top1",
+    "images_seen",
+    "wall_time_s",
+    "git_revision",
+]
 
 
 def _lookup(config: dict, dotted: str) -> object:
@@ -37,6 +45,7 @@ def load_summaries(roots: list[str | Path], config_keys: list[str] = ()) -> pd.D
                 "best/val/top1": summary["best"].get("val/top1"),
                 "images_seen": summary["images_seen"],
                 "wall_time_s": summary["wall_time_s"],
+                "git_revision": summary["git_revision"][:12],
                 "run_dir": summary["run_dir"],
             }
             row.update({key: _lookup(summary["config"], key) for key in config_keys})
