@@ -29,6 +29,18 @@ TINY_VIT = ["model.depth=1", "model.hidden_size=32", "model.mlp_size=64", "model
 TINY_BIT = ["model=bit_tiny", "model.channels=[32,64,64,64]", "model.stem_channels=8"]
 
 
+def few_steps(batch: int, steps: int) -> list[str]:
+    """A short run without tracking or few-shot evaluation, for tests of the data paths."""
+    return [
+        f"recipe.global_batch_size={batch}",
+        f"recipe.steps={steps}",
+        "recipe.schedule.warmup_steps=1",
+        "logger=none",
+        "evaluation=none",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
 @dataclass
 class Result:
     returncode: int

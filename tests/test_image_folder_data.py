@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conftest import TINY_VIT
+from conftest import TINY_VIT, few_steps
 from vitrepro.data import ImageFolderDataModule
 
 
@@ -53,11 +53,7 @@ def test_train_on_image_folders_end_to_end(train, tmp_path):
         "data.num_workers=0",
         "model.patch_size=8",
         *TINY_VIT,
-        "recipe.global_batch_size=4",
-        "recipe.steps=3",
-        "recipe.schedule.warmup_steps=1",
-        "logger=none",
-        "trainer.enable_progress_bar=false",
+        *few_steps(4, 3),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = result.summary()
@@ -119,12 +115,7 @@ def test_train_reports_real_accuracy(train, tmp_path):
         f"data.real_labels={real}",
         "model.patch_size=8",
         *TINY_VIT,
-        "recipe.global_batch_size=4",
-        "recipe.steps=3",
-        "recipe.schedule.warmup_steps=1",
-        "logger=none",
-        "evaluation=none",
-        "trainer.enable_progress_bar=false",
+        *few_steps(4, 3),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 0.0 <= result.summary()["final"]["val/real_top1"] <= 1.0
@@ -158,12 +149,7 @@ def test_cifar_from_disk_fine_tunes_end_to_end(train, tmp_path):
         "model.patch_size=8",
         *TINY_VIT,
         "recipe=finetune",
-        "recipe.global_batch_size=8",
-        "recipe.steps=3",
-        "recipe.schedule.warmup_steps=1",
-        "logger=none",
-        "evaluation=none",
-        "trainer.enable_progress_bar=false",
+        *few_steps(8, 3),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = result.summary()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_VIT, run_script
+from conftest import TINY_VIT, few_steps, run_script
 from vitrepro.data.shards import image_folder_samples, synthetic_samples, write_shards
 from vitrepro.data.streaming import ShardsDataModule
 
@@ -125,12 +125,7 @@ def test_train_reads_shards_end_to_end(synthetic_shards, tmp_path):
         "data.image_size=16",
         "data.subset=40",
         *TINY_VIT,
-        "recipe.global_batch_size=8",
-        "recipe.steps=6",
-        "recipe.schedule.warmup_steps=1",
-        "logger=none",
-        "evaluation=none",
-        "trainer.enable_progress_bar=false",
+        *few_steps(8, 6),
         output_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -211,12 +206,7 @@ def test_jft_like_config_reads_classes_and_a_subset_from_the_shards(synthetic_sh
         "data.subset=30",
         "data.num_workers=0",
         *TINY_VIT,
-        "recipe.global_batch_size=8",
-        "recipe.steps=3",
-        "recipe.schedule.warmup_steps=1",
-        "logger=none",
-        "evaluation=none",
-        "trainer.enable_progress_bar=false",
+        *few_steps(8, 3),
         output_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
