@@ -12,6 +12,7 @@ BAD_INPUTS = {
     "no-cuda": (["model=vit_l16", "data=in21k", "trainer.devices=8"], "trainer.devices=8"),
     "gpu-requested": ([*TINY, "trainer.accelerator=gpu"], "trainer.accelerator=gpu"),
     "missing-dataset": (["data=imagenet", "paths.data_root=/nonexistent"], "data.root="),
+    "missing-shards": (["data=jft_like", "paths.data_root=/nonexistent"], "data.root="),
     "patch-does-not-divide": ([*TINY, "model.patch_size=5"], "model.patch_size=5"),
     "bad-batch": (
         [*TINY, "recipe.global_batch_size=30", "recipe.per_device_batch_size=8"],
