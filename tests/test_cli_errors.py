@@ -28,6 +28,11 @@ BAD_INPUTS = {
     "unknown-decay": ([*TINY, "recipe.schedule.decay=cosin"], "recipe.schedule.decay=cosin"),
     "unknown-task": ([*TINY, "data.task=finetune"], "data.task=finetune"),
     "too-many-synthetic-classes": ([*TINY, "data.num_classes=1000"], "data.num_classes=1000"),
+    "unknown-format": ([*TINY, "data.format=lmdb"], "data.format=lmdb"),
+    "bad-fewshot-target": (
+        [*TINY, "data.fewshot_datasets.synthetic_transfer.task=x"],
+        "data.fewshot_datasets.synthetic_transfer.task=x",
+    ),
 }
 
 

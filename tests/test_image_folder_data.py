@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from conftest import TINY_VIT, few_steps
 from vitrepro.data import ImageFolderDataModule
@@ -38,7 +39,7 @@ def test_image_folder_module_applies_paper_preprocessing(tmp_path):
     images, labels = next(iter(dm.train_dataloader()))
     assert images.shape == (4, 3, 32, 32) and images.min() >= -1 and images.max() <= 1
     assert set(labels.tolist()) <= {0, 1, 2}
-    crop = dm.train_transform.transforms[0]
+    (crop,) = [t for t in dm.train_transform.transforms if isinstance(t, v2.RandomResizedCrop)]
     assert crop.scale == (0.05, 1.0)  # Inception crop, area 5-100% (Appendix B.1)
 
 

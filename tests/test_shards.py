@@ -116,7 +116,17 @@ def test_validation_is_split_across_two_ranks(synthetic_shards, monkeypatch):
     assert seen == [20, 20]  # 4 shards of 10: two each, every sample once
 
 
-def test_train_reads_shards_end_to_end(synthetic_shards, tmp_path):
+def test_fewshot_pool_is_the_first_examples_of_each_class_in_shard_order(synthetic_shards):
+    pool, test = _module(synthetic_shards).evaluation_sets(per_class=2)
+    pool_labels = [label for _, label in pool]
+    assert sorted(pool_labels) == sorted(list(range(10)) * 2)
+    # the synthetic labels cycle through the classes: the first 20 positions hold two of each
+    assert len(pool_labels) == 20 and all(image.shape == (3, 16, 16) for image, _ in pool)
+    assert sum(1 for _ in test) == 40  # the whole validation split
+
+
+def test_train_reads_shards_end_to_end_with_fewshot_from_shards(synthetic_shards, tmp_path):
+    target = f"{{format:shards,name:shards,root:'{synthetic_shards}',num_classes:10,image_size:16}}"
     result = run_script(
         "train.py",
         "data=synthetic_shards",
@@ -124,13 +134,18 @@ def test_train_reads_shards_end_to_end(synthetic_shards, tmp_path):
         f"data.root={synthetic_shards}",
         "data.image_size=16",
         "data.subset=40",
+        f"+data.fewshot_datasets.shards={target}",
         *TINY_VIT,
         *few_steps(8, 6),
+        "evaluation=fewshot",
+        "evaluation.shots=[1,2]",
+        "evaluation.seeds=2",
         output_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = result.summary()
     assert summary["global_steps"] == 6 and 0 <= summary["final"]["val/top1"] <= 1
+    assert 0 <= summary["fewshot"]["fewshot/shards/2shot"] <= 1
 
 
 def test_make_shards_command_and_missing_source(tmp_path):

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from vitrepro.budget import device_count, plan_batch
+from vitrepro.data.build import FORMATS
 from vitrepro.data.synthetic import TASKS
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
@@ -53,54 +54,64 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
             )
 
 
-def check_data(data: dict[str, Any]) -> None:
-    _positive("data.image_size", data.get("image_size"))
+def check_data(data: dict[str, Any], key: str = "data") -> None:
+    """``key`` is where ``data`` sits in the config (few-shot targets are checked the same)."""
+    if data.get("format") not in FORMATS:
+        choices = ", ".join(FORMATS)
+        raise ConfigError(f"{key}.format", data.get("format"), f"choose one of {choices}")
+    _positive(f"{key}.image_size", data.get("image_size"))
     # Sharded datasets may leave num_classes to their manifest.
     if data.get("num_classes") is not None or "root" not in data:
-        _positive("data.num_classes", data.get("num_classes"))
+        _positive(f"{key}.num_classes", data.get("num_classes"))
     if "num_train" in data:
-        _positive("data.num_train", data["num_train"])
+        _positive(f"{key}.num_train", data["num_train"])
     if "task" in data:
-        _one_of("data.task", data["task"], TASKS)
+        _one_of(f"{key}.task", data["task"], TASKS)
     if "generator" in data:  # the synthetic data: a task may use half of all glyph sets
         generator = data["generator"] or {}
         sets = math.comb(generator.get("num_glyphs", 16), generator.get("glyphs_per_class", 2))
         if data["num_classes"] > sets // 2:
             raise ConfigError(
-                "data.num_classes",
+                f"{key}.num_classes",
                 data["num_classes"],
-                f"at most {sets // 2} with data.generator.num_glyphs="
+                f"at most {sets // 2} with {key}.generator.num_glyphs="
                 f"{generator.get('num_glyphs', 16)}; raise num_glyphs",
             )
     if "root" in data:
-        root = Path(str(data["root"]))
-        if not root.is_dir():
+        _check_location(data, key)
+    for name, target in (data.get("fewshot_datasets") or {}).items():
+        check_data(target, f"{key}.fewshot_datasets.{name}")
+
+
+def _check_location(data: dict[str, Any], key: str) -> None:
+    root = Path(str(data["root"]))
+    if not root.is_dir():
+        raise ConfigError(
+            f"{key}.root",
+            root,
+            "dataset directory not found; set paths.data_root=DIR (the folder holding all "
+            f"datasets) or {key}.root=DIR",
+        )
+    for split in ("train_dir", "val_dir"):
+        if split in data and not (root / data[split]).is_dir():
             raise ConfigError(
-                "data.root",
-                root,
-                "dataset directory not found; set paths.data_root=DIR (the folder holding all "
-                "datasets) or data.root=DIR",
+                f"{key}.{split}", data[split], f"no such folder under {root}; set {key}.{split}"
             )
-        for key in ("train_dir", "val_dir"):
-            if key in data and not (root / data[key]).is_dir():
-                raise ConfigError(
-                    f"data.{key}", data[key], f"no such folder under {root}; set data.{key}"
-                )
-        _check_class_folders(data, root)
+    _check_class_folders(data, root, key)
 
 
-def _check_class_folders(data: dict[str, Any], root: Path) -> None:
-    """A class-per-folder training set must have data.num_classes class folders."""
+def _check_class_folders(data: dict[str, Any], root: Path, key: str) -> None:
+    """A class-per-folder training set must have num_classes class folders."""
     train = root / data.get("train_dir", "train")
-    if "train_dir" not in data or (train / "dataset.json").exists():
-        return  # not a class-folder layout (shards carry a manifest)
+    if data.get("format") != "image_folder" or "train_dir" not in data:
+        return  # shards carry a manifest, checked when they are opened
     found = sum(1 for p in train.iterdir() if p.is_dir())
     if found != data.get("num_classes"):
         raise ConfigError(
-            "data.num_classes",
+            f"{key}.num_classes",
             data.get("num_classes"),
-            f"{train} has {found} class folders; set data.num_classes={found} or point data.root "
-            "at the full dataset",
+            f"{train} has {found} class folders; set {key}.num_classes={found} or point "
+            f"{key}.root at the full dataset",
         )
 
 

@@ -1,14 +1,11 @@
 """Datasets and datamodules."""
 
-from vitrepro.data.datamodules import (
-    CIFARDataModule,
-    ImageFolderDataModule,
-    SyntheticDataModule,
-    build_datamodule,
-)
+from vitrepro.data.build import FORMATS, build_datamodule
+from vitrepro.data.datamodules import CIFARDataModule, ImageFolderDataModule, SyntheticDataModule
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 
 __all__ = [
+    "FORMATS",
     "CIFARDataModule",
     "ImageFolderDataModule",
     "MotifCompositions",

@@ -1,39 +1,50 @@
 """Lightning DataModules: each knows its number of classes, image size and training-set size.
 
-A data config is a datamodule's arguments plus ``METADATA_KEYS``, facts about the dataset that
-other parts of the config read (Table 4's fine-tuning steps, the few-shot downstream sets).
-
-The run builds the datamodule first (DESIGN.md, "The path of one run") because the model and
-the schedule depend on these three numbers.
+``data/build.py`` picks one by ``data.format``. The run builds the datamodule first (DESIGN.md,
+"The path of one run") because the model and the schedule depend on these three numbers.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
-from torch.utils.data import DataLoader, Dataset
-from torchvision import datasets, transforms
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision import datasets
+from torchvision.transforms import v2
 
+from vitrepro.data.preprocessing import (
+    UNIT_RANGE_MEAN_STD,
+    eval_transform,
+    min_decode_side,
+    read_image_file,
+    train_transform,
+)
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
 
-METADATA_KEYS = ("finetune_steps", "fewshot_datasets")
 
-
-def build_datamodule(data_cfg: dict, batch_size: int) -> pl.LightningDataModule:
-    """Instantiate a ``conf/data`` entry (its metadata keys are not datamodule arguments)."""
-    arguments = {k: v for k, v in data_cfg.items() if k not in METADATA_KEYS}
-    return instantiate(arguments, batch_size=batch_size)
-
-
-# The official ViT checkpoints expect inputs in [-1, 1] (mean 0.5, std 0.5 per channel).
-UNIT_RANGE_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+def per_class_subset(dataset: Dataset, per_class: int | None, seed: int = 0) -> Dataset:
+    """At most ``per_class`` random examples of each class of a dataset with ``targets`` (the
+    few-shot support pool: features are then extracted for classes x per_class images, not
+    for a whole ImageNet training set). Datasets without ``targets`` are returned whole."""
+    targets = getattr(dataset, "targets", None)
+    if not per_class or targets is None:
+        return dataset
+    targets = torch.as_tensor(targets)
+    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
+    by_class = torch.argsort(targets[order], stable=True)
+    sorted_labels = targets[order][by_class]
+    first = torch.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank = torch.arange(len(sorted_labels)) - first  # position within its class
+    keep = order[by_class[rank < per_class]]
+    return Subset(dataset, torch.sort(keep).values.tolist())
 
 
 class _ImageDataModule(pl.LightningDataModule):
@@ -65,10 +76,11 @@ class _ImageDataModule(pl.LightningDataModule):
             drop_last=shuffle,  # a constant batch keeps the global batch size exact
         )
 
-    def evaluation_sets(self) -> tuple[Dataset, Dataset]:
-        """(support pool, test set) with evaluation pre-processing, for few-shot evaluation."""
+    def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
+        """(support pool, test set) with evaluation pre-processing, for few-shot evaluation;
+        the pool keeps at most ``per_class`` random examples of each class."""
         self.setup("fit")
-        return self.train_set, self.val_set
+        return per_class_subset(self.train_set, per_class), self.val_set
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -162,35 +174,28 @@ class ImageFolderDataModule(_ImageDataModule):
         real_labels: str | None = None,
         mean_std: tuple[list[float], list[float]] = UNIT_RANGE_MEAN_STD,
         center_crop: bool = True,
+        num_train: int | None = None,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
+        self.declared_num_train = num_train  # the dataset's published size, for planning
         self.real_labels = real_labels
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         self.crop_area = tuple(crop_area)
-        mean, std = mean_std  # default [-1, 1], as the official checkpoints expect
-        self.train_transform = transforms.Compose(
-            [
-                transforms.RandomResizedCrop(self.image_size, scale=tuple(crop_area)),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(),
-                transforms.Normalize(mean, std),
-            ]
-        )
-        # Evaluation: resize the short side then centre-crop, or resize to the square directly.
-        self.eval_transform = transforms.Compose(
-            [
-                transforms.Resize(self.image_size if center_crop else [self.image_size] * 2),
-                transforms.CenterCrop(self.image_size),
-                transforms.ToTensor(),
-                transforms.Normalize(mean, std),
-            ]
-        )
+        self.train_transform = train_transform(self.image_size, self.crop_area, mean_std)
+        self.eval_transform = eval_transform(self.image_size, center_crop, mean_std)
+        # Decode no smaller than the smallest Inception crop needs (draft mode for big JPEGs).
+        self.train_min_side = min_decode_side(self.image_size, self.crop_area)
         self._num_train: int | None = None
 
-    def evaluation_sets(self) -> tuple[Dataset, Dataset]:
+    def _folder(self, split_dir: str, transform: v2.Compose, min_side: int) -> Dataset:
+        loader = functools.partial(read_image_file, min_side=min_side)
+        return datasets.ImageFolder(self.root / split_dir, transform, loader=loader)
+
+    def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
         self.setup("fit")
-        pool = datasets.ImageFolder(self.root / self.train_dir, self.eval_transform)
+        pool = self._folder(self.train_dir, self.eval_transform, self.image_size)
+        pool = per_class_subset(pool, per_class)
         test = getattr(self.val_set, "base", self.val_set)  # few-shot uses the single labels
         return pool, test
 
@@ -200,14 +205,24 @@ class ImageFolderDataModule(_ImageDataModule):
             self.setup("fit")
         return self._num_train
 
+    def _check_declared_size(self, found: int) -> None:
+        """A partial copy trains fine, but epochs then mean fewer images than the paper's."""
+        if self.declared_num_train and found != self.declared_num_train:
+            warnings.warn(
+                f"{self.name}: found {found} training images, the dataset declares "
+                f"{self.declared_num_train} (data.num_train); epochs count the images found",
+                stacklevel=2,
+            )
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        self.train_set = datasets.ImageFolder(self.root / self.train_dir, self.train_transform)
-        self.val_set = datasets.ImageFolder(self.root / self.val_dir, self.eval_transform)
+        self.train_set = self._folder(self.train_dir, self.train_transform, self.train_min_side)
+        self.val_set = self._folder(self.val_dir, self.eval_transform, self.image_size)
         if self.real_labels:
             self.val_set = WithReaLLabels(self.val_set, self.real_labels, self.num_classes)
         self._num_train = len(self.train_set)
+        self._check_declared_size(self._num_train)
         found = len(self.train_set.classes)
         if found != self.num_classes:
             raise ConfigError(
@@ -260,7 +275,7 @@ class CIFARDataModule(ImageFolderDataModule):
             raise ConfigError("data.variant", variant, f"choose one of {sorted(CIFAR_READERS)}")
         self.reader = CIFAR_READERS[variant]
 
-    def _read(self, train: bool, transform: transforms.Compose) -> Dataset:
+    def _read(self, train: bool, transform: v2.Compose) -> Dataset:
         try:
             return self.reader(str(self.root), train=train, transform=transform, download=False)
         except RuntimeError as error:
@@ -273,7 +288,8 @@ class CIFARDataModule(ImageFolderDataModule):
             self.train_set = self._read(True, self.train_transform)
             self.val_set = self._read(False, self.eval_transform)
             self._num_train = len(self.train_set)
+            self._check_declared_size(self._num_train)
 
-    def evaluation_sets(self) -> tuple[Dataset, Dataset]:
+    def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
         self.setup("fit")
-        return self._read(True, self.eval_transform), self.val_set
+        return per_class_subset(self._read(True, self.eval_transform), per_class), self.val_set

@@ -10,16 +10,14 @@ dropped before decoding.
 
 from __future__ import annotations
 
-import io
-import math
 import warnings
 from pathlib import Path
 
 import webdataset as wds
-from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset
 
 from vitrepro.data.datamodules import ImageFolderDataModule
+from vitrepro.data.preprocessing import decode
 from vitrepro.data.shards import read_manifest
 from vitrepro.errors import ConfigError
 
@@ -48,12 +46,21 @@ def parse_count(value: int | str | None) -> int | None:
         raise ConfigError("data.subset", value, "use a number, or one like 9M or 300M") from None
 
 
-def decode_image(data: bytes, min_side: int) -> Image.Image:
-    """Decode with PIL, letting the JPEG decoder downscale by 1/2, 1/4 or 1/8 while the image
-    stays at least ``min_side`` on its short side (draft mode: much less work for big images)."""
-    image = Image.open(io.BytesIO(data))
-    image.draft("RGB", (min_side, min_side))
-    return image.convert("RGB")
+def _first_per_class(per_class: int, num_classes: int):
+    """A pipeline stage keeping the first ``per_class`` (image, label) samples of each class,
+    ending the stream once every class has them."""
+
+    def take(samples):
+        counts, full = [0] * num_classes, 0
+        for image, label in samples:
+            if counts[label] < per_class:
+                counts[label] += 1
+                full += counts[label] == per_class
+                yield image, label
+                if full == num_classes:
+                    return
+
+    return take
 
 
 class CorruptSampleGuard:
@@ -99,8 +106,6 @@ class ShardsDataModule(ImageFolderDataModule):
         self.subset = parse_count(subset)
         self.shuffle_buffer = shuffle_buffer
         self.max_corrupt_fraction = max_corrupt_fraction
-        # Inception crops keep at least crop_area[0] of the image: decode no smaller than that.
-        self.train_min_side = math.ceil(self.image_size / math.sqrt(self.crop_area[0]))
         self.manifests: dict[str, dict] = {}
 
     def _manifest(self, split_dir: str) -> dict:
@@ -118,6 +123,9 @@ class ShardsDataModule(ImageFolderDataModule):
     @property
     def num_train_samples(self) -> int:
         available = self._manifest(self.train_dir)["num_samples"]
+        if self._num_train is None:
+            self._num_train = available
+            self._check_declared_size(available)
         if self.subset and self.subset > available:
             raise ConfigError(
                 "data.subset", self.subset, f"the shards hold only {available} training samples"
@@ -145,13 +153,18 @@ class ShardsDataModule(ImageFolderDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.world_size if trainer is not None else 1
 
-    def _decoded(self, pipeline: wds.WebDataset, transform, min_side: int) -> IterableDataset:
+    def _decoded(
+        self, pipeline: wds.WebDataset, transform, min_side: int, per_class: int | None = None
+    ) -> IterableDataset:
         guard = CorruptSampleGuard(self.max_corrupt_fraction)
-        return (
+        samples = (
             pipeline.map(guard.count)
             .to_tuple("jpg;png", "cls", handler=guard)
-            .map_tuple(lambda data: transform(decode_image(data, min_side)), int, handler=guard)
+            .map_tuple(None, int, handler=guard)
         )
+        if per_class:  # choose on labels first: skipped samples are never decoded
+            samples = samples.compose(_first_per_class(per_class, self.num_classes))
+        return samples.map_tuple(lambda data: transform(decode(data, min_side)), handler=guard)
 
     def train_dataloader(self) -> DataLoader:
         limit = self.num_train_samples
@@ -183,7 +196,20 @@ class ShardsDataModule(ImageFolderDataModule):
         pipeline = pipeline.batched(self.batch_size)
         return wds.WebLoader(pipeline, batch_size=None, num_workers=self.num_workers)
 
-    def evaluation_sets(self):
-        raise ConfigError(
-            "data.fewshot_datasets", self.name, "few-shot sets from shards are not supported yet"
-        )
+    def evaluation_sets(self, per_class: int | None = None) -> tuple[IterableDataset, ...]:
+        """Few-shot (support pool, test set): the pool is the first ``per_class`` examples of
+        each class in the training shards' seeded order (a uniform random choice), read until
+        every class has them; the test set is the whole validation split, read once."""
+        self.setup("fit")
+
+        def read(split_dir: str) -> wds.WebDataset:
+            return wds.WebDataset(
+                self._urls(split_dir),
+                shardshuffle=False,
+                handler=wds.warn_and_continue,
+                nodesplitter=None,  # each rank evaluates the whole set on its own
+                empty_check=False,
+            )
+
+        pool = self._decoded(read(self.train_dir), self.eval_transform, self.image_size, per_class)
+        return pool, self._decoded(read(self.val_dir), self.eval_transform, self.image_size)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 
+from vitrepro.data.build import build_datamodule
 from vitrepro.eval.fewshot import fewshot_accuracies
 
 
@@ -40,8 +40,9 @@ def evaluate_fewshot(
     device = device or next(model.parameters()).device
     metrics = {}
     for name, datamodule_cfg in datasets.items():
-        datamodule = instantiate(datamodule_cfg, batch_size=batch_size)
-        pool_set, test_set = datamodule.evaluation_sets()
+        datamodule = build_datamodule(datamodule_cfg, batch_size)
+        # Enough examples per class for a different support set per seed at the largest shot.
+        pool_set, test_set = datamodule.evaluation_sets(per_class=max(shots) * seeds)
         pool = extract_features(model, pool_set, batch_size, device)
         test = extract_features(model, test_set, batch_size, device)
         accuracies = fewshot_accuracies(
