@@ -5,13 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
+PROFILE ?= tiny
+SOURCE  ?= local
+SWEEP   ?=
+JOBS    ?= 1
+STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) $(if $(SWEEP),--sweep $(SWEEP))
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format clean
+.PHONY: help install train test test-fast lint format clean reproduce-fig3 reproduce-fig4 reproduce-fig5
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
 # The stamp makes install idempotent: it reruns only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -23,6 +28,15 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
 	$(BIN)/python src/train.py $(ARGS)
+
+reproduce-fig3: install ## Figure 3, data scaling (PROFILE=tiny|full, SOURCE=local|wandb SWEEP=E/P/ID, JOBS=N)
+	$(BIN)/python -m vitrepro.studies.run fig3 $(STUDY_ARGS)
+
+reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same options)
+	$(BIN)/python -m vitrepro.studies.run fig4 $(STUDY_ARGS)
+
+reproduce-fig5: install ## Figure 5, transfer vs pre-training compute (same options)
+	$(BIN)/python -m vitrepro.studies.run fig5 $(STUDY_ARGS)
 
 test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytest flags)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

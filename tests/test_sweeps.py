@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from test_config_tree import composed
+from vitrepro.studies.grid import expand_grid as study_grid
+from vitrepro.studies.grid import load_sweep
 from vitrepro.validate import validate_config
 
 with warnings.catch_warnings():  # sweeps 0.2.0 warns about pydantic v1-style config names
@@ -17,7 +19,10 @@ with warnings.catch_warnings():  # sweeps 0.2.0 warns about pydantic v1-style co
     from sweeps import RunState, SweepRun
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").rglob("*.yaml"))
+SWEEP_IDS = [
+    str(p.relative_to(p.parents[1] if p.parent.name == "tiny" else p.parent)) for p in SWEEPS
+]
 
 
 def expand_grid(sweep: dict) -> list[dict]:
@@ -30,7 +35,7 @@ def expand_grid(sweep: dict) -> list[dict]:
     return [run.config for run in runs]
 
 
-@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+@pytest.mark.parametrize("path", SWEEPS, ids=SWEEP_IDS)
 def test_sweep_is_valid_and_every_run_composes(path):
     sweep = yaml.safe_load(path.read_text())
     assert sweeps.schema_violations_from_proposed_config(sweep) == []
@@ -38,8 +43,15 @@ def test_sweep_is_valid_and_every_run_composes(path):
     grid = expand_grid(sweep)
     expected = 1
     for spec in sweep["parameters"].values():
-        expected *= len(spec["values"])
+        expected *= len(spec.get("values", [None]))
     assert len(grid) == expected
+    # the study runner expands and renders the grid exactly as the W&B agent does
+    ours = study_grid(load_sweep(path))
+    assert sorted(p.args for p in ours) == sorted(
+        create_sweep_command_args({"args": run})["args_no_hyphens"] for run in grid
+    )
+    paper_scale = "tiny" not in path.parts and path.stem != "synthetic_sanity"
     for run in grid:
         argv = create_sweep_command_args({"args": run})["args_no_hyphens"]  # as the agent does
-        validate_config(composed(*argv))
+        # paper-scale grids are planned here, run elsewhere: skip data locations and GPUs
+        validate_config(composed(*argv), paths=not paper_scale, devices=not paper_scale)

@@ -79,14 +79,14 @@ def git_revision(directory: str | Path) -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+def write_text_atomic(path: str | Path, text: str) -> None:
     """Write then rename, so a reader never sees half a file even if the writer is killed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -95,8 +95,24 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+    """``summary.json`` and manifests: atomically, as ``write_text_atomic``."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
 def finish_loggers(loggers: list, failed: bool = False) -> None:
     """End each W&B run, so the next run in the same process (Hydra multirun) starts its own."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             logger.experiment.finish(exit_code=1 if failed else 0)
+
+
+def hydra_choices() -> dict[str, str]:
+    """The config-group options of this Hydra run (``model: vit_b16``, ...), recorded with the
+    run so studies can group runs by the names users typed ({} outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {k: v for k, v in choices.items() if not k.startswith("hydra/") and v is not None}

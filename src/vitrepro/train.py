@@ -27,7 +27,13 @@ from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.models import build_model
 from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
-from vitrepro.tracking import finish_loggers, git_revision, write_json_atomic
+from vitrepro.tracking import (
+    finish_loggers,
+    git_revision,
+    hydra_choices,
+    write_json_atomic,
+)
+from vitrepro.transfer import check_transfers, parent_overrides, run_transfers
 from vitrepro.validate import validate_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +103,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the run summary."""
     config = OmegaConf.to_container(cfg, resolve=True)
     validate_config(config)
+    config["choices"] = hydra_choices()
+    inherited = parent_overrides()
+    check_transfers(config.get("transfer"), inherited)
     started = time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
     pl.seed_everything(config["seed"], workers=True)
@@ -144,6 +153,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         summary = _fit_and_summarise(
             trainer, module, datamodule, loggers, config, batch.global_batch, started, ckpt_path
         )
+        if config.get("transfer") and trainer.is_global_zero:
+            summary = _transfer(summary, config["transfer"], run_dir, inherited, loggers)
     except BaseException:
         finish_loggers(loggers, failed=True)
         raise
@@ -226,6 +237,27 @@ def _fit_and_summarise(
             f"after {summary['images_seen']} images in {summary['wall_time_s']:.0f} s; "
             f"run recorded in {run_dir}" + "".join(f"; {where}" for where in summary["tracker"])
         )
+    return summary
+
+
+def _transfer(
+    summary: dict[str, Any],
+    transfers: dict[str, list[str]],
+    run_dir: Path,
+    inherited: list[str],
+    loggers: list,
+) -> dict[str, Any]:
+    """Fine-tune on each transfer dataset; the results join this run's summary and W&B run."""
+    summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited)}
+    write_json_atomic(run_dir / "summary.json", summary)
+    scores = {}
+    for name, result in summary["transfer"].items():
+        scores[f"transfer/{name}/top1"] = result["final"].get("val/top1")
+        scores[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
+    for logger in loggers:
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+            logger.experiment.summary.update(scores)
+    print(" ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     return summary
 
 

@@ -54,8 +54,11 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
             )
 
 
-def check_data(data: dict[str, Any], key: str = "data") -> None:
-    """``key`` is where ``data`` sits in the config (few-shot targets are checked the same)."""
+def check_data(
+    data: dict[str, Any], key: str = "data", fewshot: bool = True, paths: bool = True
+) -> None:
+    """``key`` is where ``data`` sits in the config; few-shot targets (checked the same way)
+    only matter when few-shot evaluation is on; ``paths=False`` skips the dataset locations."""
     if data.get("format") not in FORMATS:
         choices = ", ".join(FORMATS)
         raise ConfigError(f"{key}.format", data.get("format"), f"choose one of {choices}")
@@ -77,10 +80,10 @@ def check_data(data: dict[str, Any], key: str = "data") -> None:
                 f"at most {sets // 2} with {key}.generator.num_glyphs="
                 f"{generator.get('num_glyphs', 16)}; raise num_glyphs",
             )
-    if "root" in data:
+    if "root" in data and paths:
         _check_location(data, key)
-    for name, target in (data.get("fewshot_datasets") or {}).items():
-        check_data(target, f"{key}.fewshot_datasets.{name}")
+    for name, target in (data.get("fewshot_datasets") or {}).items() if fewshot else ():
+        check_data(target, f"{key}.fewshot_datasets.{name}", paths=paths)
 
 
 def _check_location(data: dict[str, Any], key: str) -> None:
@@ -161,10 +164,13 @@ def check_trainer(trainer: dict[str, Any]) -> None:
         )
 
 
-def validate_config(cfg: dict[str, Any]) -> None:
-    """Raise ``ConfigError`` for the first user mistake in a resolved run config."""
-    check_trainer(cfg["trainer"])
-    check_data(cfg["data"])
+def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = True) -> None:
+    """Raise ``ConfigError`` for the first user mistake in a resolved run config. Planning a
+    study for another machine: ``paths=False`` and ``devices=False`` skip what only that
+    machine can answer (dataset locations, its GPUs)."""
+    if devices:
+        check_trainer(cfg["trainer"])
+    check_data(cfg["data"], fewshot=bool(cfg.get("evaluation")), paths=paths)
     check_model(cfg["model"], cfg["data"])
     check_recipe(cfg["recipe"])
     plan_batch(cfg["recipe"], cfg["trainer"])

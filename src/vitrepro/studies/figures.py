@@ -1,0 +1,187 @@
+"""The study figures and measured-vs-paper tables: pure functions of a results table (from run
+records) and the paper's published numbers (``vitrepro/paper/*.csv``).
+
+Each figure has two panels in the layout of the paper's figure: the paper's values (for
+reference) and ours, with the profile in the title. At ``profile=full`` our panel also shows
+the paper's values as grey hollow markers, since the axes then mean the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import pandas as pd
+
+PAPER = Path(__file__).resolve().parents[1] / "paper"
+AVERAGE5 = ["imagenet", "cifar10", "cifar100", "pets", "flowers102"]
+
+
+@dataclass
+class Reference:
+    """The paper's values in long form (series, x, value) plus what a figure draws extra."""
+
+    points: pd.DataFrame
+    band: pd.DataFrame | None = None  # Figure 3's BiT range per pre-training dataset
+    x_numeric: pd.Series | None = None  # Figure 5's exaFLOPs per point
+
+
+def fig3_reference() -> Reference:
+    """Table 5: ImageNet top-1 after fine-tuning, per model and pre-training dataset; the BiT
+    band read off Figure 3."""
+    table = pd.read_csv(PAPER / "table5_fig3_by_pretrain_dataset.csv")
+    points = table.rename(columns={"model": "series", "pretrain": "x", "imagenet": "value"})
+    band = pd.read_csv(PAPER / "fig3_bit_band_readoff.csv").rename(columns={"pretrain": "x"})
+    return Reference(points[["series", "x", "value"]], band=band)
+
+
+def fig4_reference() -> Reference:
+    """Figure 4's ImageNet linear 5-shot values (read off the figure) per model and subset."""
+    table = pd.read_csv(PAPER / "fig4_fewshot_subsets_readoff.csv")
+    points = table.melt(id_vars="model", var_name="x", value_name="value")
+    points["x"] = points["x"].str.removeprefix("jft_")
+    return Reference(points.rename(columns={"model": "series"}))
+
+
+def fig5_reference() -> Reference:
+    """Table 6: Average-5 transfer (mean of ImageNet, CIFAR-10/100, Pets, Flowers) per model
+    and epochs, with the pre-training exaFLOPs."""
+    table = pd.read_csv(PAPER / "table6_fig5_scaling.csv")
+    points = pd.DataFrame(
+        {
+            "series": table["model"],
+            "x": table["epochs"].astype(str),
+            "value": table[AVERAGE5].mean(axis=1),
+            "family": table["family"],
+        }
+    )
+    return Reference(points, x_numeric=table["exaflops"].astype(float))
+
+
+def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
+    """Our value next to the paper's for the same (series, x) labels (``paper`` empty where
+    the paper has none; BiT rows of Figure 3 get the band's range)."""
+    paper = {(r.series, str(r.x)): r.value for r in reference.points.itertuples()}
+    band = {}
+    if reference.band is not None:
+        band = {
+            str(r.x): f"{r.bit_lower:.1f}-{r.bit_upper:.1f}" for r in reference.band.itertuples()
+        }
+    rows = []
+    for r in results.itertuples():
+        value = paper.get((r.series, str(r.x)))
+        if value is None and r.series == "BiT":
+            value = band.get(str(r.x))
+        rows.append(
+            {
+                "series": r.series,
+                "x": r.x,
+                "ours": None if math.isnan(r.value) else round(r.value, 1),
+                "paper": value if value is None or isinstance(value, str) else round(value, 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=["series", "x", "ours", "paper"])
+
+
+def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> None:
+    position = {x: i for i, x in enumerate(order)}
+    for series, group in points.groupby("series", sort=False):
+        group = group[group["x"].astype(str).isin(position)]
+        group = group.assign(pos=group["x"].astype(str).map(position)).sort_values("pos")
+        ax.plot(group["pos"], group["value"], marker="o", label=series, **style)
+    ax.set_xticks(range(len(order)), order)
+
+
+def _band(ax, band: pd.DataFrame, order: list[str]) -> None:
+    position = {x: i for i, x in enumerate(order)}
+    band = band[band["x"].isin(position)].assign(pos=lambda b: b["x"].map(position))
+    ax.fill_between(band["pos"], band["bit_lower"], band["bit_upper"], color="grey", alpha=0.3)
+
+
+def _ours_categorical(ax, results: pd.DataFrame, order: list[str]) -> None:
+    """Our runs; the BiT models of a profile are drawn as a band, as the paper does."""
+    bit = results[results["series"] == "BiT"]
+    if len(bit):
+        spread = bit.groupby("x")["value"].agg(["min", "max"]).reindex(order).dropna()
+        spread = spread.reset_index().rename(columns={"min": "bit_lower", "max": "bit_upper"})
+        if (spread["bit_upper"] - spread["bit_lower"]).max() > 0:
+            _band(ax, spread, order)
+    _categorical_lines(ax, results if len(bit) < 2 else results[results["series"] != "BiT"], order)
+    if len(bit) and len(bit.groupby("x")) and (bit.groupby("x").size() > 1).any():
+        ax.plot([], [], color="grey", lw=6, alpha=0.3, label="BiT (range)")
+
+
+def _plot_categorical(reference: Reference, results: pd.DataFrame, axes, full: bool) -> None:
+    order = list(dict.fromkeys(reference.points["x"].astype(str)))
+    paper_ax, ours_ax = axes
+    if reference.band is not None:
+        _band(paper_ax, reference.band, order)
+        paper_ax.plot([], [], color="grey", lw=6, alpha=0.3, label="BiT (range)")
+    _categorical_lines(paper_ax, reference.points, order)
+    if full:
+        _categorical_lines(ours_ax, reference.points, order, color="grey", mfc="none", alpha=0.5)
+    _ours_categorical(ours_ax, results, order)
+
+
+def _plot_compute(reference: Reference, results: pd.DataFrame, axes, full: bool) -> None:
+    paper_ax, ours_ax = axes
+    markers = {"ViT": "o", "ResNet": "s", "Hybrid": "^"}
+    points = reference.points.assign(exaflops=reference.x_numeric)
+    for family, group in points.groupby("family", sort=False):
+        paper_ax.scatter(group["exaflops"], group["value"], marker=markers[family], label=family)
+        if full:
+            ours_ax.scatter(group["exaflops"], group["value"], marker=markers[family], c="none",
+                            edgecolors="grey")  # fmt: skip
+    family_of = dict(zip(points["series"], points["family"], strict=False))
+    for series, group in results.groupby("series", sort=False):
+        family = family_of.get(series, "ViT")
+        group = group.sort_values("train_exaflops")
+        ours_ax.plot(
+            group["train_exaflops"], group["value"], marker=markers[family], label=f"{series}"
+        )
+    for ax in axes:
+        ax.set_xscale("log")
+
+
+@dataclass
+class Figure:
+    reference: Callable[[], Reference]
+    draw: Callable[..., None]
+
+
+FIGURES = {
+    "data_scaling": Figure(fig3_reference, _plot_categorical),
+    "fewshot_subsets": Figure(fig4_reference, _plot_categorical),
+    "compute_scaling": Figure(fig5_reference, _plot_compute),
+}
+
+
+def render(
+    study: dict, profile_name: str, results: pd.DataFrame, path: Path
+) -> tuple[plt.Figure, pd.DataFrame]:
+    """Draw the study's figure to ``path`` (PNG); returns it and the measured-vs-paper table."""
+    figure_kind = FIGURES[study["figure"]]
+    reference = figure_kind.reference()
+    profile = study["profiles"][profile_name]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure_kind.draw(reference, results, axes, full=profile_name == "full")
+    axes[0].set_title("paper (published values)", fontsize=10)
+    axes[1].set_title(f"ours: profile={profile_name} ({profile['scale']})", fontsize=9, wrap=True)
+    for ax in axes:
+        ax.set_xlabel(study["x"])
+        ax.set_ylabel(study["y"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    figure.suptitle(f"{study['title']} (profile={profile_name})")
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=110)
+    tmp.replace(path)  # atomic: a killed writer leaves no half figure
+    plt.close(figure)
+    return figure, comparison(results, reference)

@@ -1,0 +1,58 @@
+"""A W&B sweep file as a list of runs, expanded and rendered as W&B's agent does it, so the
+local runner and a sweep agent run exactly the same ``src/train.py`` commands."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vitrepro.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One run of a grid: its parameters, and which of them the grid varies."""
+
+    params: tuple[tuple[str, Any], ...]
+    varying: tuple[str, ...] = ()
+
+    @property
+    def args(self) -> list[str]:
+        """``${args_no_hyphens}`` as the agent renders it."""
+        return [f"{key}={value}" for key, value in self.params]
+
+    @property
+    def slug(self) -> str:
+        """A directory name for the run: the parameters the grid varies, readable, plus a hash
+        of all of them, so editing a fixed parameter makes new runs instead of reusing old."""
+        text = "__".join(f"{key}-{value}" for key, value in self.params if key in self.varying)
+        digest = hashlib.sha1("\n".join(self.args).encode()).hexdigest()[:8]
+        return re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{text}__{digest}" if text else digest)
+
+
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("sweep", path, "no such sweep file")
+    sweep = yaml.safe_load(path.read_text())
+    if sweep.get("method") != "grid":
+        raise ConfigError(f"{path}: method", sweep.get("method"), "studies run grid sweeps only")
+    return sweep
+
+
+def expand_grid(sweep: dict[str, Any]) -> list[GridPoint]:
+    """Every combination of the ``values`` lists (``value`` entries fixed), with the arguments
+    in W&B's order (sorted by name)."""
+    keys, choices = [], []
+    for key, spec in sorted(sweep["parameters"].items()):
+        keys.append(key)
+        choices.append(spec["values"] if "values" in spec else [spec["value"]])
+    return [
+        GridPoint(tuple(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)
+    ]

@@ -1,0 +1,148 @@
+"""Run a study's grid and draw its figure: ``python -m vitrepro.studies.run fig3 [--profile tiny]``.
+
+The grid is the profile's W&B sweep file, expanded and rendered as the agent does; each point
+runs ``src/train.py`` in ``<output>/studies/<study>/<profile>/<point>`` with ``resume=auto``.
+Finished points (a finished ``summary.json`` with every transfer) are skipped and interrupted
+ones resume, so rerunning completes a study without duplicating a run. Then the results CSV,
+the figure PNG and the measured-vs-paper table are written to ``experiments/<study>/``, from
+the local run summaries or (``--source wandb --sweep ENTITY/PROJECT/ID``) from W&B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from vitrepro.errors import ConfigError
+from vitrepro.studies.collect import local_records, study_table, wandb_records
+from vitrepro.studies.figures import render
+from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
+from vitrepro.tracking import write_text_atomic
+from vitrepro.transfer import PROJECT_ROOT, finished_summary
+
+STUDIES = PROJECT_ROOT / "conf" / "study"
+
+
+def load_study(name: str, profile: str) -> dict[str, Any]:
+    """``conf/study/<name>.yaml``, or a study file given by its path."""
+    path = Path(name) if name.endswith(".yaml") else STUDIES / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in STUDIES.glob("*.yaml")))
+        raise ConfigError("study", name, f"choose one of {known}")
+    study = yaml.safe_load(path.read_text())
+    if profile not in study["profiles"]:
+        raise ConfigError("profile", profile, f"choose one of {', '.join(study['profiles'])}")
+    return study
+
+
+def is_complete(run_dir: Path) -> bool:
+    """Finished, with every transfer the run asked for."""
+    summary = finished_summary(run_dir)
+    if summary is None:
+        return False
+    wanted = summary.get("config", {}).get("transfer") or {}
+    return set(wanted) <= set(summary.get("transfer", {}))
+
+
+def run_point(point: GridPoint, run_dir: Path, log_dir: Path) -> tuple[GridPoint, int, float]:
+    """``src/train.py`` for one grid point; its output goes to ``<log_dir>/<point>.log``."""
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "src" / "train.py"),
+        *point.args,
+        f"hydra.run.dir={run_dir}",
+        "resume=auto",
+    ]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with open(log_dir / f"{point.slug}.log", "a") as log:
+        returncode = subprocess.run(
+            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+        ).returncode
+    return point, returncode, time.time() - started
+
+
+def run_grid(points: list[GridPoint], study_dir: Path, jobs: int = 1) -> list[str]:
+    """Run the unfinished points (``jobs`` at a time); returns the slugs that failed."""
+    todo = [p for p in points if not is_complete(study_dir / p.slug)]
+    print(
+        f"{len(points) - len(todo)} of {len(points)} runs already finished; running {len(todo)}",
+        flush=True,
+    )
+    failed = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_point, p, study_dir / p.slug, study_dir / "logs") for p in todo]
+        for i, future in enumerate(futures, 1):
+            point, returncode, seconds = future.result()
+            status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
+            print(
+                f"[{i}/{len(todo)}] {' '.join(point.args)}: {status} in {seconds:.0f} s", flush=True
+            )
+            if returncode != 0:
+                failed.append(point.slug)
+                print(f"    log: {study_dir / 'logs' / (point.slug + '.log')}")
+    return failed
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    cells = [[("" if pd.isna(v) else str(v)) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+
+
+def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Path:
+    """Results CSV, figure PNG and comparison table (Markdown) for one profile."""
+    results = study_table(records, study["profiles"][profile])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{study['name']}_{profile}"
+    write_text_atomic(out_dir / f"{stem}.csv", results.to_csv(index=False))
+    _, table = render(study, profile, results, out_dir / f"{stem}.png")
+    write_text_atomic(out_dir / f"{stem}_vs_paper.md", markdown_table(table))
+    return out_dir / f"{stem}.png"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", help="fig3 | fig4 | fig5 (conf/study/<name>.yaml) or a path")
+    parser.add_argument("--profile", default="tiny", help="tiny (CPU, minutes) | full (paper)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--source", default="local", choices=["local", "wandb"])
+    parser.add_argument("--sweep", help="with --source wandb: ENTITY/PROJECT/SWEEP_ID")
+    parser.add_argument("--collect-only", action="store_true", help="draw from existing runs")
+    parser.add_argument("--output", default=os.environ.get("VITREPRO_OUTPUT", "outputs"))
+    parser.add_argument("--results", default=str(PROJECT_ROOT / "experiments"))
+    args = parser.parse_args(argv)
+    try:
+        study = load_study(args.study, args.profile)
+        profile = study["profiles"][args.profile]
+        points = expand_grid(load_sweep(PROJECT_ROOT / profile["sweep"]))
+        study_dir = (Path(args.output) / "studies" / study["name"] / args.profile).resolve()
+        failed = []
+        if args.source == "wandb":
+            records = wandb_records(args.sweep or "")
+        else:
+            if not args.collect_only:
+                failed = run_grid(points, study_dir, args.jobs)
+            records = local_records(study_dir / p.slug for p in points)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    figure = write_results(study, args.profile, records, Path(args.results) / study["name"])
+    print(f"{len(records)} of {len(points)} runs collected; figure {figure}")
+    if failed:
+        print(f"{len(failed)} runs failed; rerun the same command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Transfer after pre-training (Section 4.1; Figures 3 and 5): fine-tune the finished run's
+weights on each downstream dataset of ``transfer`` as a child run.
+
+A child is ``src/train.py`` in its own process, in ``<run dir>/transfer/<name>``, with the
+parent's model, trainer, logger and path overrides, the transfer's own overrides (dataset,
+recipe) and ``model.pretrained=<run dir>``. A child that already finished is not rerun; an
+interrupted one resumes (``resume=auto``), so rerunning the parent completes its transfers.
+One grid point of a study is then one command, as a W&B sweep runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from vitrepro.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
+INHERITED = ("model", "trainer", "logger", "paths", "seed", "compile")
+
+
+def parent_overrides() -> list[str]:
+    """The command-line overrides of this Hydra run ([] outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0].split(".", 1)[0]
+
+
+def child_command(overrides: list[str], inherited: list[str], run_dir: Path) -> list[str]:
+    """``src/train.py`` arguments of one transfer of the run in ``run_dir``."""
+    kept = [o for o in inherited if _key(o) in INHERITED]
+    return [
+        sys.executable,
+        str(PROJECT_ROOT / "src" / "train.py"),
+        *kept,
+        *overrides,
+        f"model.pretrained={run_dir}",
+        "transfer=none",
+        "resume=auto",
+    ]
+
+
+def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: list[str]) -> None:
+    """Validate every transfer's config before pre-training starts: a missing downstream
+    dataset costs seconds, not a pre-training run (inside a Hydra app; else a no-op)."""
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from vitrepro.validate import validate_config
+
+    if not transfers or not GlobalHydra.instance().is_initialized():
+        return
+    for name, overrides in transfers.items():
+        kept = [o for o in inherited if _key(o) in INHERITED]
+        try:
+            cfg = compose("train", overrides=[*kept, *overrides, "transfer=none"])
+            validate_config(OmegaConf.to_container(cfg, resolve=True))
+        except ConfigError as error:
+            raise ConfigError(f"transfer.{name}: {error.key}", error.value, error.fix) from error
+
+
+def finished_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if summary.get("status") == "finished" else None
+
+
+def run_transfers(
+    transfers: dict[str, list[str]] | DictConfig, run_dir: Path, inherited: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Fine-tune on every transfer dataset; ``{name: {final, best, run_dir}}``."""
+    results = {}
+    for name, overrides in transfers.items():
+        child_dir = run_dir / "transfer" / name
+        if finished_summary(child_dir) is None:
+            command = child_command(list(overrides), inherited, run_dir)
+            command.append(f"hydra.run.dir={child_dir}")
+            print(f"transfer {name}: {' '.join(command[1:])}", flush=True)
+            returncode = subprocess.run(command, cwd=PROJECT_ROOT).returncode
+            if returncode != 0:
+                raise RuntimeError(f"transfer {name} failed (exit {returncode}); see {child_dir}")
+        summary = finished_summary(child_dir)
+        if summary is None:
+            raise RuntimeError(f"transfer {name} wrote no finished summary in {child_dir}")
+        results[name] = {
+            "final": summary["final"],
+            "best": summary["best"],
+            "run_dir": str(child_dir),
+        }
+    return results

@@ -1,0 +1,202 @@
+"""Studies: spec consistency, collect -> table -> figure on fabricated run summaries (test data,
+not results), and a 2-point micro-study run end to end, then rerun without rerunning a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY_VIT, clean_env
+from test_config_tree import composed
+from vitrepro.studies.collect import axis_value, local_records, study_table, wandb_records
+from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
+from vitrepro.studies.run import (
+    PROJECT_ROOT,
+    STUDIES,
+    is_complete,
+    load_study,
+    main,
+    run_grid,
+    write_results,
+)
+from vitrepro.validate import validate_config
+
+STUDY_PROFILES = [
+    (path.stem, profile)
+    for path in sorted(STUDIES.glob("*.yaml"))
+    for profile in yaml.safe_load(path.read_text())["profiles"]
+]
+GROUPS = {"model", "pretraining", "transfer", "data", "recipe"}
+
+
+def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value: float) -> None:
+    """A finished run's summary.json as src/train.py writes it, for the fields studies read."""
+    config: dict = {"choices": {}, "transfer": {}}
+    for key, val in point.params:
+        if key in GROUPS:
+            config["choices"][key] = val
+        else:
+            node = config
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = val
+    summary = {"status": "finished", "config": config, "final": {}, "best": {}, "fewshot": {}}
+    summary |= {"train_exaflops": value * 1e-6, "images_seen": 1000, "wall_time_s": 1.0}
+    for metric in metrics:
+        if metric.startswith("fewshot/"):
+            summary["fewshot"][metric] = value
+        else:  # transfer/<name>/best_top1
+            name = metric.split("/")[1]
+            summary.setdefault("transfer", {})[name] = {
+                "final": {"val/top1": value},
+                "best": {"val/top1": value},
+            }
+            config["transfer"][name] = []
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("study_name,profile", STUDY_PROFILES)
+def test_every_grid_value_has_a_paper_label(study_name, profile):
+    study = load_study(study_name, profile)
+    spec = study["profiles"][profile]
+    points = expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"]))
+    for point in points:
+        params = dict(point.params)
+        series = str(params[spec["series_axis"]])
+        assert series in map(str, spec["labels"][spec["series_axis"]]), series
+        if spec["x_axis"] in params and spec["x_axis"] in spec["labels"]:
+            assert str(params[spec["x_axis"]]) in map(str, spec["labels"][spec["x_axis"]])
+
+
+@pytest.mark.parametrize("study_name,profile", STUDY_PROFILES)
+def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile, tmp_path):
+    study = load_study(study_name, profile)
+    spec = study["profiles"][profile]
+    points = expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"]))
+    for i, point in enumerate(points):
+        fabricate_summary(tmp_path / "runs" / point.slug, point, spec["metric"], 0.01 * (i + 1))
+    (tmp_path / "runs" / "unfinished").mkdir()
+    (tmp_path / "runs" / "unfinished" / "summary.json").write_text('{"status": "running"}')
+    records = local_records(sorted((tmp_path / "runs").iterdir()))
+    assert len(records) == len(points)  # the unfinished run is not a result
+    figure = write_results(study, profile, records, tmp_path / "out")
+    assert figure.stat().st_size > 10_000  # a drawn PNG
+    table = pd.read_csv(tmp_path / "out" / f"{study_name}_{profile}.csv")
+    assert len(table) == len(points)
+    assert sorted(table["value"].round(6)) == [round(1.0 * (i + 1), 6) for i in range(len(points))]
+    assert set(table["series"]) <= {str(v) for v in spec["labels"][spec["series_axis"]].values()}
+    comparison = (tmp_path / "out" / f"{study_name}_{profile}_vs_paper.md").read_text()
+    assert comparison.startswith("| series | x | ours | paper |")
+    assert len(comparison.strip().splitlines()) == len(points) + 2
+
+
+def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
+    study = load_study("fig4", "full")
+    point = GridPoint((("data.subset", "90M"), ("model", "vit_l16"), ("pretraining", "jft_like")))
+    fabricate_summary(tmp_path / "run", point, ["fewshot/imagenet/5shot"], 0.6)
+    write_results(study, "full", local_records([tmp_path / "run"]), tmp_path / "out")
+    rows = (tmp_path / "out" / "fig4_full_vs_paper.md").read_text().splitlines()
+    assert rows[2] == "| ViT-L/16 | 90M | 60.0 | 70.0 |"  # Figure 4 read-off: 70.0
+
+
+def test_wandb_records_use_the_same_axes_and_metrics():
+    class Run:  # the fields of wandb.apis.public.Run that studies read
+        def __init__(self, model, steps, value, state="finished"):
+            self.config = {"choices": {"model": model}, "recipe": {"steps": steps}}
+            self.summary = {"fewshot/synthetic_transfer/10shot": value, "train_exaflops": 1e-6}
+            self.state = state
+
+    class Api:
+        def sweep(self, path):
+            assert path == "team/vitrepro/abc123"
+            return type(
+                "Sweep", (), {"runs": [Run("bit_tiny", 200, 0.5), Run("x", 1, 0, "crashed")]}
+            )
+
+    records = wandb_records("team/vitrepro/abc123", api=Api())
+    table = study_table(records, load_study("fig5", "tiny")["profiles"]["tiny"])
+    assert table[["series", "x", "value"]].values.tolist() == [["ResNet50x1", "7", 50.0]]
+    assert axis_value(records[0][0], "recipe.steps") == 200
+
+
+def test_unknown_study_and_profile_are_one_line_errors(capsys):
+    assert main(["fig9"]) == 2
+    assert "study=fig9" in capsys.readouterr().err
+    assert main(["fig3", "--profile", "huge"]) == 2
+    assert "profile=huge" in capsys.readouterr().err
+
+
+def test_full_profile_grids_plan_without_the_data(tmp_path):
+    """Every paper-scale run composes and validates (what only the cluster knows aside)."""
+    for name in ("fig3", "fig4", "fig5"):
+        spec = load_study(name, "full")["profiles"]["full"]
+        for point in expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"])):
+            validate_config(composed(*point.args), paths=False, devices=False)
+
+
+MICRO_SWEEP = {
+    "program": "src/train.py",
+    "method": "grid",
+    "parameters": {
+        "model": {"values": ["vit_tiny_p8", "vit_tiny_p4"]},
+        "recipe.steps": {"value": 3},
+    },
+    "command": ["${env}", "python", "${program}", "${args_no_hyphens}"],
+}
+MICRO_FIXED = [
+    *TINY_VIT,
+    "data.image_size=16",
+    "data.num_train=64",
+    "data.num_val=32",
+    "recipe.global_batch_size=16",
+    "recipe.schedule.warmup_steps=1",
+    "evaluation.shots=[1,2]",
+    "evaluation.seeds=1",
+    "logger=csv",
+]
+
+
+def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypatch):
+    sweep = json.loads(json.dumps(MICRO_SWEEP))
+    for override in MICRO_FIXED:
+        key, value = override.split("=", 1)
+        sweep["parameters"][key] = {"value": yaml.safe_load(value)}
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(sweep))
+    study = {
+        "name": "micro",
+        "figure": "fewshot_subsets",
+        "title": "micro study",
+        "x": "steps",
+        "y": "5-shot",
+        "profiles": {
+            "tiny": {
+                "sweep": str(tmp_path / "micro.yaml"),
+                "scale": "test",
+                "series_axis": "model",
+                "x_axis": "recipe.steps",
+                "metric": ["fewshot/synthetic_transfer/2shot"],
+                "labels": {"model": {"vit_tiny_p8": "ViT-B/32", "vit_tiny_p4": "ViT-L/16"}},
+            }
+        },
+    }
+    (tmp_path / "micro_study.yaml").write_text(yaml.safe_dump(study))
+    for key, value in clean_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    args = [str(tmp_path / "micro_study.yaml"), "--output", str(tmp_path / "out")]
+    args += ["--results", str(tmp_path / "results")]
+    assert main(args) == 0
+    runs = tmp_path / "out" / "studies" / "micro" / "tiny"
+    points = expand_grid(load_sweep(tmp_path / "micro.yaml"))
+    assert all(is_complete(runs / p.slug) for p in points)
+    table = pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv")
+    assert sorted(table["series"]) == ["ViT-B/32", "ViT-L/16"]
+    assert table["value"].between(0, 100).all()
+    logs = {p: p.stat().st_mtime for p in (runs / "logs").iterdir()}
+    assert run_grid(points, runs) == []  # the rerun finds both finished: nothing runs
+    assert {p: p.stat().st_mtime for p in (runs / "logs").iterdir()} == logs
