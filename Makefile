@@ -9,7 +9,9 @@ PROFILE ?= tiny
 SOURCE  ?= local
 SWEEP   ?=
 JOBS    ?= 1
-STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) $(if $(SWEEP),--sweep $(SWEEP))
+LAUNCHER ?= local
+STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $(LAUNCHER) \
+             $(if $(SWEEP),--sweep $(SWEEP))
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-fast lint format clean reproduce-fig3 reproduce-fig4 reproduce-fig5
@@ -29,7 +31,7 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
 	$(BIN)/python src/train.py $(ARGS)
 
-reproduce-fig3: install ## Figure 3, data scaling (PROFILE=tiny|full, SOURCE=local|wandb SWEEP=E/P/ID, JOBS=N)
+reproduce-fig3: install ## Figure 3 (PROFILE=tiny|full SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
 	$(BIN)/python -m vitrepro.studies.run fig3 $(STUDY_ARGS)
 
 reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same options)

@@ -20,6 +20,7 @@ from vitrepro.studies.run import (
     is_complete,
     load_study,
     main,
+    point_command,
     run_grid,
     write_results,
 )
@@ -200,3 +201,20 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
     logs = {p: p.stat().st_mtime for p in (runs / "logs").iterdir()}
     assert run_grid(points, runs) == []  # the rerun finds both finished: nothing runs
     assert {p: p.stat().st_mtime for p in (runs / "logs").iterdir()} == logs
+
+
+def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    point = expand_grid(load_sweep(PROJECT_ROOT / "sweeps" / "data_scaling.yaml"))[0]
+    command = point_command(point, tmp_path / "fig3" / point.slug, launcher="slurm")
+    assert command[2:4] == ["-m", "hydra/launcher=slurm"]
+    assert f"hydra.sweep.subdir={point.slug}" in command and "resume=auto" in command
+    overrides = [a for a in command[3:] if not a.startswith("hydra.sweep")]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[*overrides, "trainer.devices=8"], return_hydra_config=True
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.tasks_per_node == 8 and launcher.gpus_per_node == 8 and launcher.nodes == 1

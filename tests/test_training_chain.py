@@ -109,3 +109,42 @@ def test_resume_auto_continues_a_killed_run_with_the_same_wandb_run(tmp_path):
     assert (run_dir / "wandb_run_id.txt").read_text() == first_id
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert runs and all(r.name.endswith(first_id) for r in runs)
+
+
+def test_transfer_fine_tunes_the_finished_run_and_is_not_rerun(train):
+    child = [
+        "data=synthetic",
+        "data.task=transfer",
+        "data.image_size=16",
+        "data.num_train=64",
+        "data.num_val=32",
+        "recipe=finetune_tiny",
+        "recipe.steps=2",
+        "recipe.global_batch_size=16",
+        "recipe.schedule.warmup_steps=1",
+        "evaluation=none",
+    ]
+    transfer = "transfer.synthetic_transfer=[" + ",".join(f"'{o}'" for o in child) + "]"
+    overrides = [*TINY_DATA, *TINY_VIT, *SHOTS, "logger=csv", "transfer=synthetic", transfer]
+    first = train(*overrides, "hydra.run.dir=${paths.output_dir}/runs/pinned", "resume=auto")
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = first.summary()
+    result = summary["transfer"]["synthetic_transfer"]
+    assert 0 <= result["final"]["val/top1"] <= 1
+    child_summary = json.loads((ROOT / result["run_dir"] / "summary.json").read_text())
+    assert child_summary["config"]["model"]["pretrained"] == summary["run_dir"]
+    assert child_summary["config"]["model"]["depth"] == 1  # the parent's model overrides
+    assert child_summary["recipe"] == "finetune_tiny" and child_summary["global_steps"] == 2
+    # rerunning the pinned parent resumes it and keeps the finished transfer
+    child_mtime = (ROOT / result["run_dir"] / "summary.json").stat().st_mtime
+    second = train(*overrides, "hydra.run.dir=${paths.output_dir}/runs/pinned", "resume=auto")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (ROOT / result["run_dir"] / "summary.json").stat().st_mtime == child_mtime
+    assert second.summary()["transfer"] == summary["transfer"]
+
+
+def test_a_missing_transfer_dataset_stops_before_pre_training(train):
+    result = train(*TINY_DATA, *TINY_VIT, "transfer=imagenet", "paths.data_root=/nonexistent")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: transfer.imagenet: data.root=/nonexistent/imagenet")
+    assert result.run_dirs() == []

@@ -53,15 +53,21 @@ def is_complete(run_dir: Path) -> bool:
     return set(wanted) <= set(summary.get("transfer", {}))
 
 
-def run_point(point: GridPoint, run_dir: Path, log_dir: Path) -> tuple[GridPoint, int, float]:
-    """``src/train.py`` for one grid point; its output goes to ``<log_dir>/<point>.log``."""
-    command = [
-        sys.executable,
-        str(PROJECT_ROOT / "src" / "train.py"),
-        *point.args,
-        f"hydra.run.dir={run_dir}",
-        "resume=auto",
-    ]
+def point_command(point: GridPoint, run_dir: Path, launcher: str = "local") -> list[str]:
+    """``src/train.py`` for one grid point in ``run_dir``; on SLURM a one-run multirun through
+    Hydra's submitit launcher (``conf/hydra/launcher/slurm.yaml``), which waits for the job."""
+    train = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
+    if launcher == "slurm":
+        place = [f"hydra.sweep.dir={run_dir.parent}", f"hydra.sweep.subdir={run_dir.name}"]
+        return [*train, "-m", "hydra/launcher=slurm", *point.args, *place, "resume=auto"]
+    return [*train, *point.args, f"hydra.run.dir={run_dir}", "resume=auto"]
+
+
+def run_point(
+    point: GridPoint, run_dir: Path, log_dir: Path, launcher: str = "local"
+) -> tuple[GridPoint, int, float]:
+    """Run one grid point; its output goes to ``<log_dir>/<point>.log``."""
+    command = point_command(point, run_dir, launcher)
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     with open(log_dir / f"{point.slug}.log", "a") as log:
@@ -71,7 +77,9 @@ def run_point(point: GridPoint, run_dir: Path, log_dir: Path) -> tuple[GridPoint
     return point, returncode, time.time() - started
 
 
-def run_grid(points: list[GridPoint], study_dir: Path, jobs: int = 1) -> list[str]:
+def run_grid(
+    points: list[GridPoint], study_dir: Path, jobs: int = 1, launcher: str = "local"
+) -> list[str]:
     """Run the unfinished points (``jobs`` at a time); returns the slugs that failed."""
     todo = [p for p in points if not is_complete(study_dir / p.slug)]
     print(
@@ -80,7 +88,10 @@ def run_grid(points: list[GridPoint], study_dir: Path, jobs: int = 1) -> list[st
     )
     failed = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_point, p, study_dir / p.slug, study_dir / "logs") for p in todo]
+        futures = [
+            pool.submit(run_point, p, study_dir / p.slug, study_dir / "logs", launcher)
+            for p in todo
+        ]
         for i, future in enumerate(futures, 1):
             point, returncode, seconds = future.result()
             status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", help="fig3 | fig4 | fig5 (conf/study/<name>.yaml) or a path")
     parser.add_argument("--profile", default="tiny", help="tiny (CPU, minutes) | full (paper)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--launcher", default="local", choices=["local", "slurm"])
     parser.add_argument("--source", default="local", choices=["local", "wandb"])
     parser.add_argument("--sweep", help="with --source wandb: ENTITY/PROJECT/SWEEP_ID")
     parser.add_argument("--collect-only", action="store_true", help="draw from existing runs")
@@ -131,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             records = wandb_records(args.sweep or "")
         else:
             if not args.collect_only:
-                failed = run_grid(points, study_dir, args.jobs)
+                failed = run_grid(points, study_dir, args.jobs, args.launcher)
             records = local_records(study_dir / p.slug for p in points)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
