@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from conftest import TINY_VIT, clean_env
-from test_config_tree import composed
 from vitrepro.studies.collect import axis_value, local_records, study_table, wandb_records
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
 from vitrepro.studies.run import (
@@ -24,7 +23,6 @@ from vitrepro.studies.run import (
     run_grid,
     write_results,
 )
-from vitrepro.validate import validate_config
 
 STUDY_PROFILES = [
     (path.stem, profile)
@@ -133,14 +131,6 @@ def test_unknown_study_and_profile_are_one_line_errors(capsys):
     assert "profile=huge" in capsys.readouterr().err
 
 
-def test_full_profile_grids_plan_without_the_data(tmp_path):
-    """Every paper-scale run composes and validates (what only the cluster knows aside)."""
-    for name in ("fig3", "fig4", "fig5"):
-        spec = load_study(name, "full")["profiles"]["full"]
-        for point in expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"])):
-            validate_config(composed(*point.args), paths=False, devices=False)
-
-
 MICRO_SWEEP = {
     "program": "src/train.py",
     "method": "grid",
@@ -218,3 +208,14 @@ def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.tasks_per_node == 8 and launcher.gpus_per_node == 8 and launcher.nodes == 1
+
+
+def test_a_user_error_stops_the_study_at_its_first_run(tmp_path, monkeypatch, capsys):
+    for key, value in clean_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VITREPRO_DATA", str(tmp_path / "no_datasets"))
+    args = ["fig4", "--profile", "full", "--output", str(tmp_path / "out")]
+    assert main([*args, "--results", str(tmp_path / "results")]) == 1
+    err = capsys.readouterr().err
+    assert "data.root=" in err and "no_datasets/jft_like" in err and "stopping the study" in err
+    assert len(list((tmp_path / "out" / "studies" / "fig4" / "full" / "logs").iterdir())) == 1

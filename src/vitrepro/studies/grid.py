@@ -53,6 +53,8 @@ def expand_grid(sweep: dict[str, Any]) -> list[GridPoint]:
     for key, spec in sorted(sweep["parameters"].items()):
         keys.append(key)
         choices.append(spec["values"] if "values" in spec else [spec["value"]])
+    varying = tuple(k for k, c in zip(keys, choices, strict=True) if len(c) > 1)
     return [
-        GridPoint(tuple(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)
+        GridPoint(tuple(zip(keys, combo, strict=True)), varying)
+        for combo in itertools.product(*choices)
     ]

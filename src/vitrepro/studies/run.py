@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +86,36 @@ def run_grid(
         f"{len(points) - len(todo)} of {len(points)} runs already finished; running {len(todo)}",
         flush=True,
     )
-    failed = []
+    failed: list[str] = []
+    pending, running, finished, stop = iter(todo), set(), 0, False
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [
-            pool.submit(run_point, p, study_dir / p.slug, study_dir / "logs", launcher)
-            for p in todo
-        ]
-        for i, future in enumerate(futures, 1):
-            point, returncode, seconds = future.result()
-            status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
-            print(
-                f"[{i}/{len(todo)}] {' '.join(point.args)}: {status} in {seconds:.0f} s", flush=True
-            )
-            if returncode != 0:
+        while True:
+            while not stop and len(running) < max(1, jobs):  # start runs only as slots free up
+                point = next(pending, None)
+                if point is None:
+                    break
+                log_dir = study_dir / "logs"
+                running.add(
+                    pool.submit(run_point, point, study_dir / point.slug, log_dir, launcher)
+                )
+            if not running:
+                return failed
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                point, returncode, seconds = future.result()
+                finished += 1
+                status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
+                args = " ".join(point.args)
+                print(f"[{finished}/{len(todo)}] {args}: {status} in {seconds:.0f} s", flush=True)
+                if returncode == 0:
+                    continue
                 failed.append(point.slug)
-                print(f"    log: {study_dir / 'logs' / (point.slug + '.log')}")
+                log = study_dir / "logs" / f"{point.slug}.log"
+                print(f"    log: {log}")
+                if returncode == 2:  # a user error (bad config, missing data): the rest would too
+                    lines = log.read_text().strip().splitlines()
+                    print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
+                    stop = True
     return failed
 
 
