@@ -273,6 +273,6 @@ def _best_top1(module: ImageClassifier, trainer: pl.Trainer) -> float:
 def _tracker_location(logger: pl.loggers.Logger) -> str:
     experiment = getattr(logger, "experiment", None)
     run_path = getattr(experiment, "dir", None)
-    if run_path:  # a W&B run: its local directory (offline runs sync with `wandb sync`)
+    if isinstance(run_path, str):  # off rank 0, W&B's experiment is a stand-in without a dir  # a W&B run: its local directory (offline runs sync with `wandb sync`)
         return f"W&B run {Path(run_path).parent}"
     return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"
