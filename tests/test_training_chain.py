@@ -169,3 +169,14 @@ def test_two_process_cpu_ddp_run_writes_one_run_and_one_summary(train):
     assert summary["global_batch"] == 32 and summary["images_seen"] == 32 * summary["global_steps"]
     assert 0 <= summary["final"]["val/top1"] <= 1
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1  # one W&B run
+
+
+def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(train):
+    # a NaN head bias makes the loss NaN from step 1: stopped at the first checkpoint save
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "model.head_bias_init=nan")
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "error: the training loss became NaN or infinite at step 1" in result.stderr
+    (run_dir,) = result.run_dirs()
+    assert list((run_dir / "checkpoints").glob("*.ckpt")) == []  # no NaN checkpoint
+    assert not (run_dir / "summary.json").exists()  # nothing a study would take as a result

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vitrepro.errors import ConfigError
+from vitrepro.guards import TrainingDivergedError
 
 
 def drop_wandb_resume_args(argv: list[str]) -> list[str]:
@@ -32,12 +33,18 @@ def _remove_empty_run_dir(run_dir: str | None) -> None:
 
 
 def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Print a ``ConfigError`` as one line on stderr, exit 2 (HYDRA_FULL_ERROR=1: traceback)."""
+    """Print a ``ConfigError`` as one line on stderr, exit 2; a diverged run
+    (``TrainingDivergedError``) likewise with exit 3 (HYDRA_FULL_ERROR=1: the traceback)."""
 
     @functools.wraps(task)
     def wrapper(cfg: Any) -> Any:
         try:
             return task(cfg)
+        except TrainingDivergedError as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(3)
         except ConfigError as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise

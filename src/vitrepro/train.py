@@ -24,6 +24,7 @@ from vitrepro.budget import plan_batch, total_steps
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
+from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
@@ -135,6 +136,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = checkpoint_callbacks(
         run_dir, checkpointing.get("every_n_steps"), checkpointing.get("keep_best", True)
     )
+    callbacks.append(StopOnNonFiniteLoss())
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.get("evaluation") and "_target_" in cfg.evaluation:
@@ -273,6 +275,8 @@ def _best_top1(module: ImageClassifier, trainer: pl.Trainer) -> float:
 def _tracker_location(logger: pl.loggers.Logger) -> str:
     experiment = getattr(logger, "experiment", None)
     run_path = getattr(experiment, "dir", None)
-    if isinstance(run_path, str):  # off rank 0, W&B's experiment is a stand-in without a dir  # a W&B run: its local directory (offline runs sync with `wandb sync`)
+    # A W&B run: its local directory (offline runs sync with `wandb sync`); off rank 0 the
+    # experiment is a stand-in whose `dir` is not a path.
+    if isinstance(run_path, str):
         return f"W&B run {Path(run_path).parent}"
     return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"
