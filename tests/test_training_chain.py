@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
 
@@ -109,6 +110,35 @@ def test_resume_auto_continues_a_killed_run_with_the_same_wandb_run(tmp_path):
     assert (run_dir / "wandb_run_id.txt").read_text() == first_id
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert runs and all(r.name.endswith(first_id) for r in runs)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_the_current_step_and_resume_continues_from_it(tmp_path):
+    run_dir = tmp_path / "runs" / "preempted"
+    args = [sys.executable, "src/train.py", *TINY_DATA, *TINY_VIT, "evaluation=none"]
+    args += ["recipe.steps=1500", f"hydra.run.dir={run_dir}", "resume=auto"]
+    first = subprocess.Popen(
+        args, cwd=ROOT, env=clean_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((run_dir / "checkpoints").glob("epoch=*step=*")):
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)  # what SLURM sends at preemption or the time limit
+    first.wait(timeout=120)
+    interrupted = run_dir / "checkpoints" / "interrupted.ckpt"
+    assert interrupted.exists(), first.stderr.read().decode()[-3000:]
+    assert "Traceback" not in first.stderr.read().decode()
+    step = torch.load(interrupted, weights_only=False, map_location="cpu")["global_step"]
+    periodic = max(int(p.stem.split("step=")[1]) for p in interrupted.parent.glob("epoch=*"))
+    assert 0 < step < 1500 and step >= periodic
+
+    second = subprocess.run(
+        args, cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("interrupted.ckpt")
+    assert summary["global_steps"] == 1500
 
 
 def test_transfer_fine_tunes_the_finished_run_and_is_not_rerun(train):

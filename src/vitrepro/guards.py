@@ -1,11 +1,14 @@
-"""Stop a diverged run before it writes a checkpoint that later steps would resume from."""
+"""Runs that go wrong: stop a diverged run before it writes a checkpoint that later steps would
+resume from; checkpoint an interrupted one before it exits."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 
 class TrainingDivergedError(RuntimeError):
@@ -50,3 +53,18 @@ class StopOnNonFiniteLoss(pl.Callback):
                 "recipe.optimizer.lr, raise recipe.schedule.warmup_steps or keep "
                 "recipe.grad_clip_norm, then resume=auto or start again"
             )
+
+
+class CheckpointOnInterrupt(pl.Callback):
+    """SIGTERM (preemption, ``scancel``, a job's time limit) or Ctrl-C: save the current step
+    to ``<checkpoints>/interrupted.ckpt`` before the process exits, so ``resume=auto`` loses
+    nothing. Lightning turns SIGTERM into ``SIGTERMException`` at the next batch boundary."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_exception(
+        self, trainer: pl.Trainer, _: pl.LightningModule, error: BaseException
+    ) -> None:
+        if isinstance(error, (SIGTERMException, KeyboardInterrupt)):
+            trainer.save_checkpoint(self.path)

@@ -24,7 +24,7 @@ from vitrepro.budget import plan_batch, total_steps
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
-from vitrepro.guards import StopOnNonFiniteLoss
+from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
@@ -70,13 +70,17 @@ def build_loggers(logger_cfg: DictConfig | None, run_dir: Path, resuming: bool) 
     return [logger]
 
 
+INTERRUPTED = "interrupted.ckpt"  # written on SIGTERM / Ctrl-C (guards.CheckpointOnInterrupt)
+
+
 def resume_from(resume: str | None, run_dir: Path) -> str | None:
     """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path."""
     if not resume:
         return None
-    if resume == "auto":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
+    if resume == "auto":  # the newer of the periodic and the on-interrupt checkpoint
+        found = [run_dir / "checkpoints" / name for name in ("last.ckpt", INTERRUPTED)]
+        found = [path for path in found if path.exists()]
+        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     return str(resolve_checkpoint(resume, key="resume"))
 
 
@@ -136,7 +140,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = checkpoint_callbacks(
         run_dir, checkpointing.get("every_n_steps"), checkpointing.get("keep_best", True)
     )
-    callbacks.append(StopOnNonFiniteLoss())
+    callbacks += [
+        StopOnNonFiniteLoss(),
+        CheckpointOnInterrupt(run_dir / "checkpoints" / INTERRUPTED),
+    ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.get("evaluation") and "_target_" in cfg.evaluation:
