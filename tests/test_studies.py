@@ -192,6 +192,16 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
     assert run_grid(points, runs) == []  # the rerun finds both finished: nothing runs
     assert {p: p.stat().st_mtime for p in (runs / "logs").iterdir()} == logs
 
+    # a run interrupted after its last checkpoint (no summary yet) resumes; the other is kept
+    (runs / points[0].slug / "summary.json").unlink()
+    assert main(args) == 0
+    resumed = json.loads((runs / points[0].slug / "summary.json").read_text())
+    assert resumed["resumed_from"].endswith(".ckpt") and resumed["global_steps"] == 3
+    assert (runs / "logs" / f"{points[1].slug}.log").stat().st_mtime == logs[
+        runs / "logs" / f"{points[1].slug}.log"
+    ]
+    assert len(pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv")) == 2  # no dupes
+
 
 def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):
     from hydra import compose, initialize_config_dir
