@@ -105,16 +105,15 @@ def _band(ax, band: pd.DataFrame, order: list[str]) -> None:
 
 
 def _ours_categorical(ax, results: pd.DataFrame, order: list[str]) -> None:
-    """Our runs; the BiT models of a profile are drawn as a band, as the paper does."""
+    """Our runs; several BiT models at one x are drawn as a band, as the paper does."""
     bit = results[results["series"] == "BiT"]
-    if len(bit):
+    if len(bit) and (bit.groupby("x").size() > 1).any():
         spread = bit.groupby("x")["value"].agg(["min", "max"]).reindex(order).dropna()
         spread = spread.reset_index().rename(columns={"min": "bit_lower", "max": "bit_upper"})
-        if (spread["bit_upper"] - spread["bit_lower"]).max() > 0:
-            _band(ax, spread, order)
-    _categorical_lines(ax, results if len(bit) < 2 else results[results["series"] != "BiT"], order)
-    if len(bit) and len(bit.groupby("x")) and (bit.groupby("x").size() > 1).any():
+        _band(ax, spread, order)
         ax.plot([], [], color="grey", lw=6, alpha=0.3, label="BiT (range)")
+        results = results[results["series"] != "BiT"]
+    _categorical_lines(ax, results, order)
 
 
 def _plot_categorical(reference: Reference, results: pd.DataFrame, axes, full: bool) -> None:
