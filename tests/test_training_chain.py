@@ -210,3 +210,18 @@ def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(t
     (run_dir,) = result.run_dirs()
     assert list((run_dir / "checkpoints").glob("*.ckpt")) == []  # no NaN checkpoint
     assert not (run_dir / "summary.json").exists()  # nothing a study would take as a result
+
+
+def test_a_run_resumed_at_an_epoch_boundary_ends_as_an_uninterrupted_one(train):
+    # 256 images at batch 32: 8 steps an epoch; 24 steps = 3 epochs, checkpoints at each end
+    common = [*TINY_DATA, *TINY_VIT, "evaluation=none", "logger=none", "recipe.steps=24"]
+    whole = train(*common, "hydra.run.dir=${paths.output_dir}/runs/whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    pinned = ["hydra.run.dir=${paths.output_dir}/runs/split", "resume=auto"]
+    first_epoch = train(*common, *pinned, "+trainer.max_epochs=1")  # stops after epoch 1
+    assert first_epoch.returncode == 0, first_epoch.stderr[-3000:]
+    rest = train(*common, *pinned)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    runs = {p.name: json.loads((p / "summary.json").read_text()) for p in rest.run_dirs()}
+    assert runs["split"]["resumed_from"] and runs["split"]["global_steps"] == 24
+    assert runs["split"]["final"] == pytest.approx(runs["whole"]["final"], abs=1e-6)

@@ -11,11 +11,12 @@ import json
 import pickle
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchvision import datasets
 from torchvision.transforms import v2
 
@@ -28,6 +29,22 @@ from vitrepro.data.preprocessing import (
 )
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
+
+
+class EpochShuffle(Sampler[int]):
+    """A random order that is a function of (seed, epoch) alone. The epoch is read from the
+    trainer when the epoch starts (``epoch_of``): Lightning's own ``set_epoch`` count is one
+    ahead after a resume, which would change the order of every later epoch."""
+
+    def __init__(self, size: int, seed: int, epoch_of: Callable[[], int] = lambda: 0) -> None:
+        self.size, self.seed, self.epoch_of = size, seed, epoch_of
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch_of())
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
 
 
 def per_class_subset(dataset: Dataset, per_class: int | None, seed: int = 0) -> Dataset:
@@ -67,14 +84,23 @@ class _ImageDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        # The run's seed (seed_everything sets torch's initial seed): the order of every epoch
+        # is fixed, so a run resumed at an epoch boundary sees what an uninterrupted one sees.
+        sampler = None
+        if shuffle:
+            sampler = EpochShuffle(len(dataset), torch.initial_seed(), self._current_epoch)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=shuffle,  # a constant batch keeps the global batch size exact
         )
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return trainer.current_epoch if trainer is not None else 0
 
     def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
         """(support pool, test set) with evaluation pre-processing, for few-shot evaluation;
