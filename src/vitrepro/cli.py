@@ -20,6 +20,35 @@ def drop_wandb_resume_args(argv: list[str]) -> list[str]:
     return [arg for arg in argv if not arg.startswith("_wandb=")]
 
 
+# Command-line flags that make Hydra print or launch rather than compose one run.
+_NOT_ONE_RUN = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i")
+
+
+def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None:
+    """Compose the command line's overrides once before Hydra runs, so that a misspelt key or
+    an unknown group option (``recipe.lrr=0.1``, ``model=vit_b99``) is one line and exit code 2
+    instead of Hydra's multi-line report; multiruns and printing flags are left to Hydra."""
+    if any(arg in _NOT_ONE_RUN or arg.startswith("--") for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    overrides = [arg for arg in argv if not arg.startswith("hydra.")]
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except HydraException as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        message = str(error).split("Config search path")[0]  # Hydra's search path: noise here
+        head, _, options = message.partition("Available options in")
+        text = " ".join(head.split())
+        if options:  # "'model':\n\tbit_r101x1\n\t..." -> choose one of bit_r101x1, ...
+            text += " choose one of " + ", ".join(options.split()[1:])
+        print(f"error: {text}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _remove_empty_run_dir(run_dir: str | None) -> None:
     """A run that failed validation leaves nothing a study could mistake for a result."""
     if not run_dir:

@@ -113,6 +113,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_transfers(config.get("transfer"), inherited)
     started = time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
+    ckpt_path = resume_from(config.get("resume"), run_dir)  # a bad path: before any compute
     pl.seed_everything(config["seed"], workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
 
@@ -134,7 +135,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         compile_model=config.get("compile", False),
     )
 
-    ckpt_path = resume_from(config.get("resume"), run_dir)
     loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None)
     checkpointing = config.get("checkpoint") or {}
     callbacks = checkpoint_callbacks(
