@@ -165,7 +165,8 @@ def test_make_shards_command_and_missing_source(tmp_path):
 
 
 def _shards_with_bad_members(root):
-    """Val shards holding one undecodable image and, in a second shard, a truncated tar."""
+    """Val shards holding one undecodable image, one sample without a label and, in a second
+    shard, a truncated tar."""
     import webdataset as wds
 
     samples, classes = synthetic_samples(20, "val", image_size=16)
@@ -178,6 +179,8 @@ def _shards_with_bad_members(root):
         for sample in wds.WebDataset(str(good), shardshuffle=False):
             if sample["__key__"].endswith("3"):
                 sample = {**sample, "png": b"garbage"}
+            if sample["__key__"].endswith("5"):
+                sample = {k: v for k, v in sample.items() if k != "cls"}
             sink.write(sample)
     good.unlink()
     second = root / "val" / "shard-000001.tar"
@@ -187,9 +190,11 @@ def _shards_with_bad_members(root):
 def test_corrupt_samples_are_skipped_and_counted(tmp_path):
     _shards_with_bad_members(tmp_path)
     dm = _module(tmp_path, max_corrupt_fraction=0.5)
-    with pytest.warns(UserWarning, match="skipped a corrupt sample"):
+    with pytest.warns(UserWarning, match="skipped a corrupt sample") as caught:
         seen = sum(len(batch) for _, batch in dm.val_dataloader())
-    assert 10 <= seen < 20  # the bad image and the truncated members are gone, the rest kept
+    assert 10 <= seen < 19  # the bad image, the unlabelled sample, the truncated members: gone
+    messages = " ".join(str(w.message) for w in caught)
+    assert "cannot identify image" in messages and "cls" in messages
 
 
 def test_too_many_corrupt_samples_stop_the_run(tmp_path):
