@@ -70,3 +70,25 @@ def test_support_sets_differ_by_seed_and_have_k_per_class():
     assert not torch.equal(a, b)
     with pytest.raises(ValueError, match="fewer than 25 shots"):
         support_indices(labels, 4, 25, 0)
+
+
+def scan_per_class(labels, num_classes, shots, seed):
+    """The support sets as first written: one scan of the pool per class."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = torch.nonzero(labels == c).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:shots]])
+    return torch.cat(chosen)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_support_sets_are_those_of_one_scan_per_class(seed):
+    # Shuffled labels with unequal class sizes and a label outside the evaluated classes: the
+    # sorted lookup must pick exactly the indices the per-class scan picked (same accuracies).
+    generator = torch.Generator().manual_seed(10 + seed)
+    labels = torch.cat([torch.arange(30).repeat(7), torch.arange(12), torch.full((5,), 31)])
+    labels = labels[torch.randperm(len(labels), generator=generator)]
+    for shots in (1, 5, 7):
+        expected = scan_per_class(labels, 30, shots, seed)
+        assert torch.equal(support_indices(labels, 30, shots, seed), expected)
