@@ -61,7 +61,10 @@ def fewshot_accuracies(
             means.append(mean)
             stds.append(std)
             problems.append(shot)
-    weights = torch.linalg.solve(torch.stack(grams), torch.stack(rhs))  # (P, d+1, K)
+    # X'X + lambda I is symmetric positive definite: Cholesky, half LU's work and no pivots.
+    # (Batched LU on several CPU threads fails in MKL's xLASWP, pytorch/pytorch#142815.)
+    factors = torch.linalg.cholesky(torch.stack(grams))
+    weights = torch.cholesky_solve(torch.stack(rhs), factors)  # (P, d+1, K)
     # Predict one problem at a time: a (P, N, d) whitened copy of ImageNet's test set would not fit.
     correct = []
     ones = torch.ones(len(test_features), 1, dtype=test_features.dtype)
