@@ -330,7 +330,12 @@ def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     memory = record["memory"]
     rows.append(
         _row(
-            "peak RSS", f"{memory['peak_rss_mib'].get('process', 0):.0f} MiB", "", None, None, None
+            "peak RSS",
+            f"{max(memory['peak_rss_mib'].values(), default=0):.0f} MiB",
+            "",
+            None,
+            None,
+            None,
         )
     )
     if "gpu_peak_allocated_mib" in memory:
