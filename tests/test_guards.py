@@ -13,7 +13,7 @@ from vitrepro.guards import StopOnNonFiniteLoss, TrainingDivergedError
 
 def test_non_finite_loss_guard_records_the_first_bad_step_without_a_step_tensor():
     # Flagged on the device from a Python step number: a step tensor made on a GPU every step
-    # would be a blocking host-to-device copy (measured by `make bench`).
+    # would be a blocking host-to-device copy, a host sync each step (pytorch/pytorch#120996).
     guard = StopOnNonFiniteLoss(check_every=1000)
     trainer = SimpleNamespace(global_step=0, checkpoint_callback=None)
     for step, loss in enumerate([1.0, 2.0, float("nan"), 3.0, float("inf")], start=1):
