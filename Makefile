@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 PROFILE ?= tiny
 SOURCE  ?= local
 SWEEP   ?=
@@ -14,7 +15,7 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $
              $(if $(SWEEP),--sweep $(SWEEP))
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format clean reproduce-fig3 reproduce-fig4 reproduce-fig5
+.PHONY: help install train test test-fast lint format clean bench reproduce-fig3 reproduce-fig4 reproduce-fig5
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -45,6 +46,9 @@ test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytes
 
 test-fast: install ## the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install ## training, MFU, data, few-shot speed vs baselines; table + JSON (BENCH_ARGS=--profile tiny|cpu|gpu)
+	$(BIN)/python -m vitrepro.bench $(BENCH_ARGS)
 
 lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check src tests

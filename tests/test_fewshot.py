@@ -70,3 +70,51 @@ def test_support_sets_differ_by_seed_and_have_k_per_class():
     assert not torch.equal(a, b)
     with pytest.raises(ValueError, match="fewer than 25 shots"):
         support_indices(labels, 4, 25, 0)
+
+
+def scan_per_class(labels, num_classes, shots, seed):
+    """The support sets as first written: one scan of the pool per class."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = torch.nonzero(labels == c).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:shots]])
+    return torch.cat(chosen)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_support_sets_are_those_of_one_scan_per_class(seed):
+    # Shuffled labels with unequal class sizes and a label outside the evaluated classes: the
+    # sorted lookup must pick exactly the indices the per-class scan picked (same accuracies).
+    generator = torch.Generator().manual_seed(10 + seed)
+    labels = torch.cat([torch.arange(30).repeat(7), torch.arange(12), torch.full((5,), 31)])
+    labels = labels[torch.randperm(len(labels), generator=generator)]
+    for shots in (1, 5, 7):
+        expected = scan_per_class(labels, 30, shots, seed)
+        assert torch.equal(support_indices(labels, 30, shots, seed), expected)
+
+
+def test_many_problems_in_many_dimensions_on_several_threads():
+    # Batched LU (torch.linalg.solve over a batch) on several CPU threads trips MKL ("Parameter 6
+    # was incorrect on entry to DLASWP", pytorch/pytorch#142815): from about 150 feature
+    # dimensions it raised or hung. The systems are symmetric positive definite: Cholesky.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        torch.manual_seed(0)
+        classes, dim = 4, 200
+        centres = 0.5 * torch.randn(classes, dim)
+        pool_y, test_y = torch.arange(classes).repeat(30), torch.arange(classes).repeat(10)
+        pool_x = centres[pool_y] + torch.randn(len(pool_y), dim)
+        test_x = centres[test_y] + torch.randn(len(test_y), dim)
+        ours = fewshot_accuracies(pool_x, pool_y, test_x, test_y, classes, [1, 5, 10], 3)
+    finally:
+        torch.set_num_threads(threads)
+    for shot in (1, 5, 10):
+        expected = np.mean(
+            [
+                reference_accuracy(pool_x, pool_y, test_x, test_y, classes, shot, s, 1024.0)
+                for s in range(3)
+            ]
+        )
+        assert ours[shot] == pytest.approx(expected, abs=1e-9)

@@ -35,8 +35,9 @@ class StopOnNonFiniteLoss(pl.Callback):
         if self.flag is None:
             self.flag = torch.zeros((), dtype=torch.bool, device=loss.device)
             self.first_bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
-        step = torch.tensor(trainer.global_step, device=loss.device)
-        self.first_bad_step = torch.where(bad & ~self.flag, step, self.first_bad_step)
+        # The step goes in as a Python number: torch.tensor(step, device=cuda) would be a blocking
+        # host-to-device copy, which waits for the GPU's queue every step.
+        self.first_bad_step.masked_fill_(bad & ~self.flag, trainer.global_step)
         self.flag = self.flag | bad
         if trainer.global_step % self.check_every == 0:
             self._check(trainer)

@@ -110,18 +110,29 @@ class ImageClassifier(pl.LightningModule):
             metric.reset()
 
     def configure_optimizers(self) -> dict[str, Any]:
-        opt_cfg = self.recipe["optimizer"]
-        groups = weight_decay_groups(self.model, opt_cfg.get("weight_decay", 0.0))
-        optimizer = instantiate(opt_cfg)(groups)
-        schedule = self.recipe["schedule"]
-        factor = warmup_then_decay(
-            self.total_steps,
-            schedule["warmup_steps"],
-            schedule["decay"],
-            schedule.get("end_factor", 0.0),
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        optimizer, scheduler = build_optimizer(self.model, self.recipe, self.total_steps)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def build_optimizer(
+    model: nn.Module, recipe: dict[str, Any], total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The recipe's optimiser over the weight-decay groups, and its per-step LR schedule.
+
+    One construction for ``ImageClassifier`` and for the bare PyTorch loop that ``make bench``
+    compares it with (``vitrepro.bench.training``).
+    """
+    opt_cfg = recipe["optimizer"]
+    groups = weight_decay_groups(model, opt_cfg.get("weight_decay", 0.0))
+    optimizer = instantiate(opt_cfg)(groups)
+    schedule = recipe["schedule"]
+    factor = warmup_then_decay(
+        total_steps,
+        schedule["warmup_steps"],
+        schedule["decay"],
+        schedule.get("end_factor", 0.0),
+    )
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -49,6 +49,85 @@ def _rate(loader: DataLoader, images: int) -> float:
     return seen / (time.perf_counter() - start)
 
 
+def measure_decode(
+    images: int = 400,
+    width: int = 500,
+    height: int = 375,
+    image_size: int = 224,
+    workers: int = 0,
+    repeats: int = 3,
+) -> dict:
+    """Median images/s of the three pipelines, interleaved over ``repeats``, and their ratios.
+
+    Runs with one intra-op thread (one worker's view) and restores the thread count after.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rates = _measure(images, (width, height), image_size, workers, repeats)
+    finally:
+        torch.set_num_threads(threads)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    return {
+        "images": images,
+        "source_size": [width, height],
+        "image_size": image_size,
+        "workers": workers,
+        "repeats": repeats,
+        "shards_images_per_s": round(median["shards"], 1),
+        "image_folder_images_per_s": round(median["image_folder"], 1),
+        "baseline_pil_image_folder_images_per_s": round(median["baseline"], 1),
+        "shards_vs_baseline": round(median["shards"] / median["baseline"], 3),
+        "image_folder_vs_baseline": round(median["image_folder"] / median["baseline"], 3),
+    }
+
+
+def _measure(
+    images: int, source_size: tuple[int, int], image_size: int, workers: int, repeats: int
+) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _write_jpegs(root / "folder", images, source_size)
+        samples, classes = image_folder_samples(root / "folder")
+        write_shards(samples, classes, root / "shards" / "train", shard_size=100, progress=False)
+        shards = ShardsDataModule(
+            name="bench",
+            root=str(root / "shards"),
+            num_classes=len(classes),
+            image_size=image_size,
+            batch_size=32,
+            num_workers=workers,
+            shuffle_buffer=100,
+        )
+        folders = ImageFolderDataModule(
+            name="bench",
+            root=str(root),
+            train_dir="folder",
+            val_dir="folder",
+            num_classes=len(classes),
+            image_size=image_size,
+            batch_size=32,
+            num_workers=workers,
+        )
+        folders.setup()
+        classic = transforms.Compose(
+            [
+                transforms.RandomResizedCrop(image_size, scale=(0.05, 1.0)),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize([0.5] * 3, [0.5] * 3),
+            ]
+        )
+        folder = datasets.ImageFolder(root / "folder", classic)
+        baseline = DataLoader(folder, batch_size=32, shuffle=True, num_workers=workers)
+        rates: dict[str, list[float]] = {"shards": [], "image_folder": [], "baseline": []}
+        for _ in range(repeats):  # interleaved, so drifts hit all alike
+            rates["shards"].append(_rate(shards.train_dataloader(), images))
+            rates["image_folder"].append(_rate(folders.train_dataloader(), images))
+            rates["baseline"].append(_rate(baseline, images))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=400)
@@ -58,60 +137,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        _write_jpegs(root / "folder", args.images, (args.width, args.height))
-        samples, classes = image_folder_samples(root / "folder")
-        write_shards(samples, classes, root / "shards" / "train", shard_size=100, progress=False)
-        shards = ShardsDataModule(
-            name="bench",
-            root=str(root / "shards"),
-            num_classes=len(classes),
-            image_size=args.image_size,
-            batch_size=32,
-            num_workers=args.workers,
-            shuffle_buffer=100,
-        )
-        folders = ImageFolderDataModule(
-            name="bench",
-            root=str(root),
-            train_dir="folder",
-            val_dir="folder",
-            num_classes=len(classes),
-            image_size=args.image_size,
-            batch_size=32,
-            num_workers=args.workers,
-        )
-        folders.setup()
-        classic = transforms.Compose(
-            [
-                transforms.RandomResizedCrop(args.image_size, scale=(0.05, 1.0)),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(),
-                transforms.Normalize([0.5] * 3, [0.5] * 3),
-            ]
-        )
-        folder = datasets.ImageFolder(root / "folder", classic)
-        baseline = DataLoader(folder, batch_size=32, shuffle=True, num_workers=args.workers)
-        rates: dict[str, list[float]] = {"shards": [], "image_folder": [], "baseline": []}
-        for _ in range(args.repeats):  # interleaved, so drifts hit all alike
-            rates["shards"].append(_rate(shards.train_dataloader(), args.images))
-            rates["image_folder"].append(_rate(folders.train_dataloader(), args.images))
-            rates["baseline"].append(_rate(baseline, args.images))
-    median = {name: statistics.median(values) for name, values in rates.items()}
-    result = {
-        "images": args.images,
-        "source_size": [args.width, args.height],
-        "image_size": args.image_size,
-        "workers": args.workers,
-        "repeats": args.repeats,
-        "shards_images_per_s": round(median["shards"], 1),
-        "image_folder_images_per_s": round(median["image_folder"], 1),
-        "baseline_pil_image_folder_images_per_s": round(median["baseline"], 1),
-        "shards_vs_baseline": round(median["shards"] / median["baseline"], 3),
-        "image_folder_vs_baseline": round(median["image_folder"] / median["baseline"], 3),
-    }
+    result = measure_decode(
+        args.images, args.width, args.height, args.image_size, args.workers, args.repeats
+    )
     print(json.dumps(result, indent=2))
 
 

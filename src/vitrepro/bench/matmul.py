@@ -1,0 +1,53 @@
+"""This machine's dense matmul rate per dtype: the denominator of model FLOPs utilisation
+(issue 7). A square ``n x n`` by ``n x n`` product counts ``2 n^3`` FLOPs."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall-clock timings cover it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_tflops(
+    device: torch.device,
+    dtype: torch.dtype,
+    n: int,
+    repeats: int = 3,
+    min_seconds: float = 0.2,
+) -> dict[str, Any]:
+    """Median TFLOP/s of ``repeats`` timed batches of ``n x n`` products, each batch long enough
+    (``min_seconds``) for the timer, after one warm-up product."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    torch.mm(a, b, out=out)  # warm-up: library initialisation, kernel choice
+    synchronize(device)
+    start = time.perf_counter()
+    torch.mm(a, b, out=out)
+    synchronize(device)
+    inner = max(1, math.ceil(min_seconds / max(time.perf_counter() - start, 1e-6)))
+    rates = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(inner):
+            torch.mm(a, b, out=out)
+        synchronize(device)
+        rates.append(2 * n**3 * inner / (time.perf_counter() - start) / 1e12)
+    return {
+        "dtype": str(dtype).removeprefix("torch."),
+        "n": n,
+        "products_per_repeat": inner,
+        "tflops": round(statistics.median(rates), 4),
+        "tflops_runs": [round(r, 4) for r in rates],
+    }

@@ -1,0 +1,116 @@
+"""``python -m vitrepro.bench`` (issue 7) in its tiny profile: it finishes, writes a valid JSON
+record and every ratio is finite and positive. No timing is asserted: speed is measured in the
+benchmark, never in tests."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_VIT, clean_env
+from vitrepro.bench.training import (
+    TrainingCase,
+    bare_loop_seconds,
+    compose_case,
+    lightning_seconds,
+)
+from vitrepro.models import build_model
+
+
+def finite_positive(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_tiny_profile_writes_a_complete_record(tmp_path):
+    out = tmp_path / "bench" / "tiny.json"
+    # One thread: no stalls waiting for a core that another job keeps busy.
+    command = ["--profile", "tiny", "--out", str(out), "--threads", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vitrepro.bench", *command],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Lightning vs bare" in proc.stdout and f"written to {out}" in proc.stdout
+    record = json.loads(out.read_text())
+    assert record["schema"] == "vitrepro.bench/1"
+    assert record["profile"] == "tiny" and record["complete"] is True
+    assert record["environment"]["torch_threads"] == 1
+    assert set(record["matmul"]) == {"32-true", "bf16-mixed"}
+    assert all(finite_positive(m["tflops"]) for m in record["matmul"].values())
+
+    assert [t["case"]["precision"] for t in record["training"]] == ["32-true", "bf16-mixed"]
+    for t in record["training"]:
+        for key in ("bare_images_per_s", "lightning_images_per_s", "time_ratio_lightning_vs_bare"):
+            assert finite_positive(t[key]), key
+        for key in ("mfu", "mfu_bare", "forward_flops", "matmul_tflops"):
+            assert finite_positive(t[key]), key
+        assert len(t["bare_s_runs"]) == len(t["lightning_s_runs"]) == t["repeats"] == 2
+
+    data = record["data"]
+    for key in ("shards_vs_baseline", "image_folder_vs_baseline", "shards_per_worker_vs_training"):
+        assert finite_positive(data[key]), key
+    assert data["workers_to_feed_training"] >= 1
+
+    fewshot = record["fewshot"]
+    assert finite_positive(fewshot["speedup_vs_per_problem"])
+    assert fewshot["accuracies_agree"] and fewshot["accuracy"] == fewshot["baseline_accuracy"]
+
+    assert finite_positive(record["memory"]["peak_rss_mib"]["process"])
+    ratios = [row["ratio"] for row in record["table"] if row["ratio"] is not None]
+    assert len(ratios) == 2 * 2 + 3 + 1  # training x2 per case, data x3, few-shot
+    assert all(finite_positive(r) for r in ratios)
+    assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
+
+
+def test_bad_arguments_stop_with_a_usage_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vitrepro.bench", "--profile", "tiny", "--only", "speed"],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "unknown section" in proc.stderr
+
+
+@pytest.mark.filterwarnings("ignore:.*val_dataloader.*", "ignore:.*LeafSpec.*")
+def test_bare_loop_and_lightning_train_the_same_model_the_same_way():
+    # The comparison is fair only if both sides do the same work: same initial weights, batch,
+    # optimiser groups, schedule and clipping give the same weights after the same steps.
+    case = TrainingCase(
+        name="check",
+        model="vit_tiny_p4",
+        recipe="tiny",
+        image_size=16,
+        num_classes=10,
+        batch=4,
+        precision="32-true",
+        warmup_steps=1,
+        steps=2,
+        overrides=tuple(TINY_VIT),
+    )
+    model_cfg, recipe = compose_case(case)
+    generator = torch.Generator().manual_seed(0)
+    batch = (torch.randn(4, 3, 16, 16, generator=generator), torch.tensor([0, 1, 2, 3]))
+    device = torch.device("cpu")
+    _, bare = bare_loop_seconds(case, model_cfg, recipe, batch, device)
+    _, lightning = lightning_seconds(case, model_cfg, recipe, batch, device)
+    torch.manual_seed(0)
+    initial = build_model(model_cfg, case.num_classes, case.image_size).state_dict()
+    bare_state, lightning_state = bare.state_dict(), lightning.state_dict()
+    assert bare_state.keys() == lightning_state.keys() == initial.keys()
+    for key, value in bare_state.items():
+        torch.testing.assert_close(lightning_state[key], value, rtol=1e-5, atol=1e-6)
+    # Three optimizer steps moved the weights, so the agreement above is not trivial.
+    changed = [k for k, v in initial.items() if not torch.allclose(v, bare_state[k])]
+    assert len(changed) > len(initial) // 2
