@@ -64,11 +64,14 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
     for config, metrics in records:
         series_value = axis_value(config, profile["series_axis"])
         x_value = axis_value(config, profile["x_axis"])
+        series = label(labels, profile["series_axis"], series_value)
         rows.append(
             {
                 profile["series_axis"]: series_value,
                 profile["x_axis"]: x_value,
-                "series": label(labels, profile["series_axis"], series_value),
+                "series": series,
+                # the figure's legend: what ran, and the paper's model it stands in for
+                "legend": series if series == str(series_value) else f"{series_value} ({series})",
                 "x": label(labels, profile["x_axis"], x_value),
                 "value": _mean(metrics, list(profile["metric"])),
                 "train_exaflops": metrics.get("train_exaflops"),
@@ -77,7 +80,7 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
             }
         )
     columns = list(dict.fromkeys([profile["series_axis"], profile["x_axis"]]))
-    columns += ["series", "x", "value", "train_exaflops", "images_seen", "wall_time_s"]
+    columns += ["series", "legend", "x", "value", "train_exaflops", "images_seen", "wall_time_s"]
     return pd.DataFrame(rows, columns=columns)
 
 

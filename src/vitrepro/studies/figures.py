@@ -94,7 +94,8 @@ def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> N
     for series, group in points.groupby("series", sort=False):
         group = group[group["x"].astype(str).isin(position)]
         group = group.assign(pos=group["x"].astype(str).map(position)).sort_values("pos")
-        ax.plot(group["pos"], group["value"], marker="o", label=series, **style)
+        legend = group["legend"].iloc[0] if "legend" in group else series
+        ax.plot(group["pos"], group["value"], marker="o", label=legend, **style)
     ax.set_xticks(range(len(order)), order)
 
 
@@ -141,9 +142,8 @@ def _plot_compute(reference: Reference, results: pd.DataFrame, axes, full: bool)
     for series, group in results.groupby("series", sort=False):
         family = family_of.get(series, "ViT")
         group = group.sort_values("train_exaflops")
-        ours_ax.plot(
-            group["train_exaflops"], group["value"], marker=markers[family], label=f"{series}"
-        )
+        legend = group["legend"].iloc[0]
+        ours_ax.plot(group["train_exaflops"], group["value"], marker=markers[family], label=legend)
     for ax in axes:
         ax.set_xscale("log")
 
