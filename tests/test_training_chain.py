@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -225,3 +226,21 @@ def test_a_run_resumed_at_an_epoch_boundary_ends_as_an_uninterrupted_one(train):
     runs = {p.name: json.loads((p / "summary.json").read_text()) for p in rest.run_dirs()}
     assert runs["split"]["resumed_from"] and runs["split"]["global_steps"] == 24
     assert runs["split"]["final"] == pytest.approx(runs["whole"]["final"], abs=1e-6)
+
+
+def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
+    from vitrepro.train import resume_from
+
+    (tmp_path / "checkpoints").mkdir()
+    assert resume_from("auto", tmp_path) is None  # nothing yet: a fresh start
+    paths = [
+        tmp_path / "checkpoints" / "last.ckpt",
+        tmp_path / "checkpoints" / "interrupted.ckpt",
+        tmp_path / "hpc_ckpt_1.ckpt",  # Lightning's SLURM requeue checkpoint
+    ]
+    for age, path in enumerate(reversed(paths)):
+        path.write_bytes(b"")
+        os.utime(path, (1000 - age, 1000 - age))
+        assert resume_from("auto", tmp_path) == str(paths[-1])
+    os.utime(paths[0], (2000, 2000))
+    assert resume_from("auto", tmp_path) == str(paths[0])

@@ -77,9 +77,10 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
     """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path."""
     if not resume:
         return None
-    if resume == "auto":  # the newer of the periodic and the on-interrupt checkpoint
+    if resume == "auto":  # the newest of the periodic, on-interrupt and SLURM-requeue ones
         found = [run_dir / "checkpoints" / name for name in ("last.ckpt", INTERRUPTED)]
-        found = [path for path in found if path.exists()]
+        # Lightning's SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
+        found = [path for path in found if path.exists()] + list(run_dir.glob("hpc_ckpt_*.ckpt"))
         return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     return str(resolve_checkpoint(resume, key="resume"))
 
