@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vitrepro.errors import ConfigError
-from vitrepro.guards import TrainingDivergedError
+# No Lightning import here: it must come after Hydra has set up logging (src/train.py).
+from vitrepro.errors import ConfigError, TrainingDivergedError
 
 
 def drop_wandb_resume_args(argv: list[str]) -> list[str]:

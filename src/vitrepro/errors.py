@@ -9,3 +9,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: object, fix: str) -> None:
         self.key, self.value, self.fix = key, value, fix
         super().__init__(f"{key}={value}: {fix}")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the entry points print it as one line, exit code 3."""

@@ -10,9 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the entry points print it as one line, exit code 3."""
+from vitrepro.errors import TrainingDivergedError
 
 
 class StopOnNonFiniteLoss(pl.Callback):

@@ -94,6 +94,8 @@ def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> N
     for series, group in points.groupby("series", sort=False):
         group = group[group["x"].astype(str).isin(position)]
         group = group.assign(pos=group["x"].astype(str).map(position)).sort_values("pos")
+        if group.empty:  # none of this series' x values is on the paper's axis
+            continue
         legend = group["legend"].iloc[0] if "legend" in group else series
         ax.plot(group["pos"], group["value"], marker="o", label=legend, **style)
     ax.set_xticks(range(len(order)), order)
@@ -126,6 +128,9 @@ def _plot_categorical(reference: Reference, results: pd.DataFrame, axes, full: b
     _categorical_lines(paper_ax, reference.points, order)
     if full:
         _categorical_lines(ours_ax, reference.points, order, color="grey", mfc="none", alpha=0.5)
+    ours = results["x"].astype(str)
+    if not ours.isin(order).all():  # a study whose x values the paper does not have
+        order = list(dict.fromkeys(ours))
     _ours_categorical(ours_ax, results, order)
 
 
