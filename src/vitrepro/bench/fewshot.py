@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.eval.fewshot import fewshot_accuracies, support_indices
+from vitrepro.eval.fewshot import fewshot_accuracies, support_problem
 
 
 def synthetic_features(
@@ -51,17 +51,16 @@ def per_problem_lstsq(
     results: dict[int, list[float]] = {}
     for shot in shots:
         for seed in range(seeds):
-            idx = support_indices(pool_labels, num_classes, shot, seed)
-            x, y = pool_features[idx], pool_labels[idx]
-            mean, std = x.mean(0), x.std(0, unbiased=False) + 1e-6
-            design = torch.cat([(x - mean) / std, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
-            targets = 2.0 * torch.nn.functional.one_hot(y, num_classes).double() - 1.0
+            design, targets, mean, std = support_problem(
+                pool_features, pool_labels, num_classes, shot, seed
+            )
             # min |Xw - t|^2 + l2_reg |w|^2 as one least-squares problem on [X; sqrt(l2_reg) I].
-            augmented = torch.cat([design, l2_reg**0.5 * torch.eye(dim + 1, dtype=x.dtype)])
-            rhs = torch.cat([targets, torch.zeros(dim + 1, num_classes, dtype=x.dtype)])
+            ridge = l2_reg**0.5 * torch.eye(dim + 1, dtype=design.dtype)
+            augmented = torch.cat([design, ridge])
+            rhs = torch.cat([targets, torch.zeros(dim + 1, num_classes, dtype=design.dtype)])
             weights = torch.linalg.lstsq(augmented, rhs, driver="gels").solution
             test = torch.cat(
-                [(test_features - mean) / std, torch.ones(len(test_features), 1, dtype=x.dtype)],
+                [(test_features - mean) / std, torch.ones(len(test_features), 1, dtype=mean.dtype)],
                 dim=1,
             )
             accuracy = ((test @ weights).argmax(-1) == test_labels).double().mean()

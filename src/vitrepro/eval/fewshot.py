@@ -35,6 +35,19 @@ def support_indices(labels: torch.Tensor, num_classes: int, shots: int, seed: in
     return torch.cat(chosen)
 
 
+def support_problem(
+    pool_features: torch.Tensor, pool_labels: torch.Tensor, num_classes: int, shot: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One support set as a regression problem: (design matrix: whitened features plus a bias
+    column, {-1, 1} targets, the whitening mean and std to apply to test features)."""
+    idx = support_indices(pool_labels, num_classes, shot, seed)
+    x, y = pool_features[idx], pool_labels[idx]
+    mean, std = x.mean(0), x.std(0, unbiased=False) + 1e-6
+    design = torch.cat([(x - mean) / std, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    targets = 2.0 * torch.nn.functional.one_hot(y, num_classes).to(x.dtype) - 1.0
+    return design, targets, mean, std
+
+
 def fewshot_accuracies(
     pool_features: torch.Tensor,
     pool_labels: torch.Tensor,
@@ -51,11 +64,9 @@ def fewshot_accuracies(
     dim = pool_features.shape[1]
     for shot in shots:
         for seed in range(seeds):
-            idx = support_indices(pool_labels, num_classes, shot, seed)
-            x, y = pool_features[idx], pool_labels[idx]
-            mean, std = x.mean(0), x.std(0, unbiased=False) + 1e-6
-            x = torch.cat([(x - mean) / std, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
-            targets = 2.0 * torch.nn.functional.one_hot(y, num_classes).double() - 1.0
+            x, targets, mean, std = support_problem(
+                pool_features, pool_labels, num_classes, shot, seed
+            )
             grams.append(x.T @ x + l2_reg * torch.eye(dim + 1, dtype=x.dtype))
             rhs.append(x.T @ targets)
             means.append(mean)
