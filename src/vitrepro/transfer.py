@@ -36,13 +36,17 @@ def _key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0].split(".", 1)[0]
 
 
+def _kept(inherited: list[str]) -> list[str]:
+    """The parent's overrides a transfer keeps (``INHERITED`` groups)."""
+    return [o for o in inherited if _key(o) in INHERITED]
+
+
 def child_command(overrides: list[str], inherited: list[str], run_dir: Path) -> list[str]:
     """``src/train.py`` arguments of one transfer of the run in ``run_dir``."""
-    kept = [o for o in inherited if _key(o) in INHERITED]
     return [
         sys.executable,
         str(PROJECT_ROOT / "src" / "train.py"),
-        *kept,
+        *_kept(inherited),
         *overrides,
         f"model.pretrained={run_dir}",
         "transfer=none",
@@ -62,9 +66,8 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     if not transfers or not GlobalHydra.instance().is_initialized():
         return
     for name, overrides in transfers.items():
-        kept = [o for o in inherited if _key(o) in INHERITED]
         try:
-            cfg = compose("train", overrides=[*kept, *overrides, "transfer=none"])
+            cfg = compose("train", overrides=[*_kept(inherited), *overrides, "transfer=none"])
             validate_config(OmegaConf.to_container(cfg, resolve=True))
         except ConfigError as error:
             raise ConfigError(f"transfer.{name}: {error.key}", error.value, error.fix) from error
