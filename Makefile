@@ -15,11 +15,13 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $
              $(if $(SWEEP),--sweep $(SWEEP))
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format clean bench reproduce-fig3 reproduce-fig4 reproduce-fig5
+CHECKPOINT ?=
+.PHONY: help install train test test-fast lint format clean bench inspect \
+        reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
 
 # The stamp makes install idempotent: it reruns only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -40,6 +42,19 @@ reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same optio
 
 reproduce-fig5: install ## Figure 5, transfer vs pre-training compute (same options)
 	$(BIN)/python -m vitrepro.studies.run fig5 $(STUDY_ARGS)
+
+reproduce-table8: install ## Table 8, position embeddings ablation (same options)
+	$(BIN)/python -m vitrepro.studies.run table8 $(STUDY_ARGS)
+
+reproduce-fig9: install ## Figure 9, class token vs global average pooling (same options)
+	$(BIN)/python -m vitrepro.studies.run fig9 $(STUDY_ARGS)
+
+reproduce-fig8: install ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
+	$(BIN)/python -m vitrepro.studies.run fig8 $(STUDY_ARGS)
+
+inspect: install ## Figures 6, 7: filters, position embeddings, attention distance, rollout (CHECKPOINT=run dir or file, ARGS=overrides)
+	$(if $(CHECKPOINT),,$(error give CHECKPOINT=<run dir or checkpoint file>))
+	$(BIN)/python src/inspect_model.py checkpoint=$(CHECKPOINT) $(ARGS)
 
 test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytest flags)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

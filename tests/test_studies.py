@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from conftest import TINY_VIT, clean_env
-from vitrepro.studies.collect import axis_value, local_records, study_table, wandb_records
+from vitrepro.studies.collect import (
+    axis_value,
+    local_records,
+    series_axes,
+    study_table,
+    wandb_records,
+)
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
 from vitrepro.studies.run import (
     PROJECT_ROOT,
@@ -21,6 +27,7 @@ from vitrepro.studies.run import (
     main,
     point_command,
     run_grid,
+    study_points,
     write_results,
 )
 
@@ -46,9 +53,12 @@ def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value
             node[leaf] = val
     summary = {"status": "finished", "config": config, "final": {}, "best": {}, "fewshot": {}}
     summary |= {"train_exaflops": value * 1e-6, "images_seen": 1000, "wall_time_s": 1.0}
+    summary |= {"forward_flops": value * 1e9, "fewshot_history": []}
     for metric in metrics:
         if metric.startswith("fewshot/"):
             summary["fewshot"][metric] = value
+            # two evaluations during training, the last one the final value (Figure 9)
+            summary["fewshot_history"] = [{"step": 100, metric: 0.0}, {"step": 200, metric: value}]
         else:  # transfer/<name>/best_top1
             name = metric.split("/")[1]
             summary.setdefault("transfer", {})[name] = {
@@ -64,11 +74,10 @@ def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value
 def test_every_grid_value_has_a_paper_label(study_name, profile):
     study = load_study(study_name, profile)
     spec = study["profiles"][profile]
-    points = expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"]))
-    for point in points:
+    for point in study_points(spec):
         params = dict(point.params)
-        series = str(params[spec["series_axis"]])
-        assert series in map(str, spec["labels"][spec["series_axis"]]), series
+        for axis in series_axes(spec):
+            assert str(params[axis]) in map(str, spec["labels"][axis]), (axis, params[axis])
         if spec["x_axis"] in params and spec["x_axis"] in spec["labels"]:
             assert str(params[spec["x_axis"]]) in map(str, spec["labels"][spec["x_axis"]])
 
@@ -77,7 +86,7 @@ def test_every_grid_value_has_a_paper_label(study_name, profile):
 def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile, tmp_path):
     study = load_study(study_name, profile)
     spec = study["profiles"][profile]
-    points = expand_grid(load_sweep(PROJECT_ROOT / spec["sweep"]))
+    points = study_points(spec)
     for i, point in enumerate(points):
         fabricate_summary(tmp_path / "runs" / point.slug, point, spec["metric"], 0.01 * (i + 1))
     (tmp_path / "runs" / "unfinished").mkdir()
@@ -87,12 +96,16 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     figure = write_results(study, profile, records, tmp_path / "out")
     assert figure.stat().st_size > 10_000  # a drawn PNG
     table = pd.read_csv(tmp_path / "out" / f"{study_name}_{profile}.csv")
-    assert len(table) == len(points)
-    assert sorted(table["value"].round(6)) == [round(1.0 * (i + 1), 6) for i in range(len(points))]
-    assert set(table["series"]) <= {str(v) for v in spec["labels"][spec["series_axis"]].values()}
+    finals = [round(1.0 * (i + 1), 6) for i in range(len(points))]
+    if spec["x_axis"] == "step":  # a row per evaluation during training: 0 at step 100
+        assert sorted(table["step"]) == [100] * len(points) + [200] * len(points)
+        finals = [0.0] * len(points) + finals
+    assert sorted(table["value"].round(6)) == finals
+    for axis in series_axes(spec):
+        assert set(table[axis].astype(str)) <= set(map(str, spec["labels"][axis]))
     comparison = (tmp_path / "out" / f"{study_name}_{profile}_vs_paper.md").read_text()
     assert comparison.startswith("| series | x | ours | paper |")
-    assert len(comparison.strip().splitlines()) == len(points) + 2
+    assert len(comparison.strip().splitlines()) == len(table) + 2
 
 
 def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
@@ -229,3 +242,25 @@ def test_a_user_error_stops_the_study_at_its_first_run(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "data.root=" in err and "no_datasets/jft_like" in err and "stopping the study" in err
     assert len(list((tmp_path / "out" / "studies" / "fig4" / "full" / "logs").iterdir())) == 1
+
+
+def test_table8_puts_the_papers_5shot_next_to_ours(tmp_path):
+    study = load_study("table8", "tiny")
+    point = GridPoint((("model", "vit_tiny_p4"), ("model.position_embedding", "learned_2d")))
+    fabricate_summary(tmp_path / "run", point, ["fewshot/synthetic_transfer/5shot"], 0.3)
+    write_results(study, "tiny", local_records([tmp_path / "run"]), tmp_path / "out")
+    rows = (tmp_path / "out" / "table8_tiny_vs_paper.md").read_text().splitlines()
+    assert rows[2] == "| ViT-B/16 | 2d | 30.0 | 64.0 |"  # Table 8: 0.64001, stem
+
+
+def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
+    profile = load_study("fig9", "tiny")["profiles"]["tiny"]
+    config = {"model": {"classifier": "gap"}, "recipe": {"optimizer": {"lr": 0.0003}}}
+    metric = "fewshot/synthetic_transfer/5shot"
+    history = [{"step": 100, metric: 0.2}, {"step": 400, metric: 0.5}]
+    table = study_table([(config, {"fewshot_history": history})], profile)
+    assert table[["series", "step", "value"]].values.tolist() == [
+        ["GAP, lower lr", 100, 20.0],
+        ["GAP, lower lr", 400, 50.0],
+    ]
+    assert table["legend"][0] == "gap, 0.0003 (GAP, lower lr)"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import TINY_BIT, TINY_DATA, TINY_VIT
 
@@ -83,3 +84,19 @@ def test_torch_compile_keeps_plain_checkpoint_keys(train):
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(result.summary()["checkpoint"], map_location="cpu", weights_only=False)
     assert all(k.startswith("model.") for k in state["state_dict"])  # no _orig_mod prefixes
+
+
+def test_fewshot_history_records_every_evaluation_and_survives_a_checkpoint(train):
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "evaluation.every_n_steps=2",
+                   "evaluation.shots=[1]", "model.position_embedding=relative")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = result.summary()
+    history = summary["fewshot_history"]
+    assert [point["step"] for point in history] == [2, 4]  # every 2 steps, and at the end
+    assert {k: v for k, v in history[-1].items() if k != "step"} == summary["fewshot"]
+    (run_dir,) = result.run_dirs()
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+    saved = next(v for k, v in state.items() if "FewShotEvaluation" in k)
+    # the last checkpoint is written before the final evaluation: it keeps the one before, so
+    # a run resumed from it still has its whole curve
+    assert [point["step"] for point in saved["history"]] == [2]

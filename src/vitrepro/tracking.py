@@ -95,6 +95,15 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def save_figure_atomic(figure: Any, path: str | Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure to ``path`` (PNG) through a temporary file: no half figures."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
+
+
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     """``summary.json`` and manifests: atomically, as ``write_text_atomic``."""
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))

@@ -197,15 +197,15 @@ def _fit_and_summarise(
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
 
+    fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)
     summary = {
         "status": "finished",
         "model": config["model"].get("name", config["model"]["arch"]),
         "data": config["data"].get("name"),
         "final": {k: float(v) for k, v in final.items()},
         "best": {"val/top1": _best_top1(module, trainer)},
-        "fewshot": next(
-            (c.latest for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), {}
-        ),
+        "fewshot": fewshot.latest if fewshot else {},
+        "fewshot_history": fewshot.history if fewshot else [],
         "num_params": num_params,
         "params_without_head": params["params_without_head"],
         "global_steps": trainer.global_step,

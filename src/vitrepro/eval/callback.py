@@ -53,7 +53,11 @@ def evaluate_fewshot(
 
 
 class FewShotEvaluation(pl.Callback):
-    """Runs ``evaluate_fewshot`` every ``every_n_steps`` optimizer steps (0: only at the end)."""
+    """Runs ``evaluate_fewshot`` every ``every_n_steps`` optimizer steps (0: only at the end).
+
+    ``history`` keeps every evaluation with its step (the curves of Figure 9); it is saved in
+    checkpoints, so a resumed run keeps the evaluations made before the interruption.
+    """
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class FewShotEvaluation(pl.Callback):
         self.datasets, self.shots, self.seeds, self.l2_reg = datasets, shots, seeds, l2_reg
         self.every_n_steps, self.batch_size = every_n_steps, batch_size
         self.latest: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
         self._last_step = -1
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -82,8 +87,15 @@ class FewShotEvaluation(pl.Callback):
             self.batch_size,
             pl_module.device,
         )
+        self.history.append({"step": trainer.global_step, **self.latest})
         for logger in trainer.loggers:
             logger.log_metrics(self.latest, step=trainer.global_step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_: Any

@@ -42,6 +42,37 @@ def resolve_checkpoint(path: str | Path, key: str = "model.pretrained") -> Path:
     return path.resolve()
 
 
+def run_metadata(checkpoint: str | Path, key: str = "checkpoint") -> dict[str, Any] | None:
+    """Model config, classes and image size stored in one of our Lightning checkpoints."""
+    path = resolve_checkpoint(checkpoint, key=key)
+    if path.suffix != ".ckpt":
+        return None
+    hparams = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    return hparams if hparams.get("model_config") else None
+
+
+def model_from_checkpoint(
+    checkpoint: str | Path,
+    model_cfg: dict[str, Any],
+    num_classes: int | None,
+    image_size: int,
+    head: str = "features",
+) -> tuple[nn.Module, int]:
+    """(model, image size) of any checkpoint. Our runs carry their model config, classes and
+    image size; timm and official files take them from the given config (``num_classes``:
+    the classes of the checkpoint's head)."""
+    metadata = run_metadata(checkpoint)
+    if metadata:
+        model_cfg, num_classes = metadata["model_config"], metadata["num_classes"]
+        image_size = metadata["image_size"]
+    elif not num_classes:
+        raise ConfigError("num_classes", num_classes, "give the checkpoint's number of classes")
+    from vitrepro.models.registry import build_model  # the registry loads through this module
+
+    model_cfg = {**model_cfg, "pretrained": str(checkpoint), "pretrained_head": head}
+    return build_model(model_cfg, num_classes=num_classes, image_size=image_size), image_size
+
+
 def _from_lightning(path: Path) -> dict[str, torch.Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}

@@ -17,13 +17,49 @@ from functools import partial
 import torch
 from timm.layers import GroupNormAct, HybridEmbed, StdConv2dSame
 from timm.models.resnetv2 import ResNetV2
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Attention, VisionTransformer
 from torch import nn
+from torch.nn import functional as F
 
 from vitrepro.models.heads import Classifier
 from vitrepro.models.registry import register
 
-POSITION_EMBEDDINGS = ("learned_1d", "learned_2d", "none")  # Table 8 (relative: not built)
+POSITION_EMBEDDINGS = ("learned_1d", "learned_2d", "relative", "none")  # Table 8
+
+
+class RelativePositionAttention(Attention):
+    """Self-attention with the 1-D relative position embeddings of Table 8 (Appendix D.4).
+
+    Every offset ``j - i`` between a query token and a key token has a learned embedding; the
+    query attends to those embeddings as keys ("extra attention") and the resulting logits are
+    added to the content logits as a bias before the softmax. The class token is position 0 of
+    the 1-D sequence, as it is for the learned 1-D embeddings. Still one fused
+    ``scaled_dot_product_attention`` call: the bias goes in as its float mask.
+    """
+
+    def __init__(self, dim: int, num_heads: int, num_tokens: int, **kwargs) -> None:
+        super().__init__(dim, num_heads=num_heads, **kwargs)
+        self.relative_keys = nn.Parameter(torch.randn(2 * num_tokens - 1, self.head_dim) * 0.02)
+        positions = torch.arange(num_tokens)
+        offsets = positions[None, :] - positions[:, None] + num_tokens - 1  # [i, j] -> j - i
+        self.register_buffer("offset_index", offsets, persistent=False)
+
+    def relative_logits(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, H, N, N) logits of each query against the embedding of each offset."""
+        logits = (q * self.scale) @ self.relative_keys.T  # (B, H, N, 2N - 1)
+        return logits.gather(-1, self.offset_index.expand(*q.shape[:2], -1, -1))
+
+    def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+        batch, tokens, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        bias = self.relative_logits(q)
+        x = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.attn_drop.p if self.training else 0.0
+        )
+        x = self.norm(x.transpose(1, 2).reshape(batch, tokens, self.attn_dim))
+        return self.proj_drop(self.proj(x))
 
 
 class PaperVisionTransformer(VisionTransformer):
@@ -31,7 +67,9 @@ class PaperVisionTransformer(VisionTransformer):
 
     ``learned_2d`` (Appendix D.4): the patch grid's rows and columns each get a learned
     embedding of size D/2; a patch's embedding is its row's and column's concatenated. The
-    class token gets none, as in the paper's 2-D variant.
+    class token gets none, as in the paper's 2-D variant. ``relative`` (Appendix D.4): no
+    absolute embedding; every block's attention is a ``RelativePositionAttention`` with its own
+    offset embeddings.
     """
 
     def __init__(self, position_embedding: str = "learned_1d", **kwargs) -> None:
@@ -42,6 +80,10 @@ class PaperVisionTransformer(VisionTransformer):
         super().__init__(
             pos_embed="learn" if position_embedding == "learned_1d" else "none", **kwargs
         )
+        if position_embedding == "relative":
+            tokens = self.patch_embed.num_patches + self.num_prefix_tokens
+            for block in self.blocks:
+                block.attn = _with_relative_positions(block.attn, tokens)
         if position_embedding == "learned_2d":
             rows, cols = self.patch_embed.grid_size
             half = self.embed_dim // 2
@@ -63,7 +105,22 @@ class PaperVisionTransformer(VisionTransformer):
         return super()._pos_embed(x)
 
     def no_weight_decay(self) -> set[str]:
-        return super().no_weight_decay() | {"pos_embed_rows", "pos_embed_cols"}
+        relative = {f"blocks.{i}.attn.relative_keys" for i in range(len(self.blocks))}
+        return super().no_weight_decay() | {"pos_embed_rows", "pos_embed_cols"} | relative
+
+
+def _with_relative_positions(attn: Attention, num_tokens: int) -> RelativePositionAttention:
+    """The same attention layer (its initialised weights kept) with relative positions."""
+    relative = RelativePositionAttention(
+        attn.qkv.in_features,
+        num_heads=attn.num_heads,
+        num_tokens=num_tokens,
+        qkv_bias=attn.qkv.bias is not None,
+        attn_drop=attn.attn_drop.p,
+        proj_drop=attn.proj_drop.p,
+    )
+    relative.load_state_dict(attn.state_dict(), strict=False)
+    return relative.to(attn.qkv.weight.device)
 
 
 def vit_classifier(

@@ -26,9 +26,10 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
     for name, result in summary.get("transfer", {}).items():
         metrics[f"transfer/{name}/top1"] = result["final"].get("val/top1")
         metrics[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
-    for key in ("train_exaflops", "images_seen", "wall_time_s", "num_params"):
+    for key in ("train_exaflops", "forward_flops", "images_seen", "wall_time_s", "num_params"):
         if key in summary:
             metrics[key] = summary[key]
+    metrics["fewshot_history"] = summary.get("fewshot_history", [])
     return metrics
 
 
@@ -56,30 +57,48 @@ def _mean(metrics: dict[str, Any], keys: list[str]) -> float:
     return 100.0 * sum(values) / len(values)
 
 
+def series_axes(profile: dict[str, Any]) -> list[str]:
+    """The axes whose values name a series: one (``model``) or several (classifier and lr)."""
+    axes = profile["series_axis"]
+    return [axes] if isinstance(axes, str) else list(axes)
+
+
+def _points(metrics: dict[str, Any], x_axis: str) -> list[dict[str, Any]]:
+    """The run's values to plot: its final ones, or with ``x_axis: step`` every evaluation
+    made during training (``fewshot_history``), each with its step."""
+    if x_axis != "step":
+        return [metrics]
+    return [{**metrics, **point} for point in metrics.get("fewshot_history") or []]
+
+
 def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -> pd.DataFrame:
-    """One row per run record ``(config, flat metrics)``: axis values, paper labels, the
-    profile's metric (in %, the mean when it names several) and the compute."""
+    """One row per run record ``(config, flat metrics)`` (per evaluation, with ``x_axis:
+    step``): axis values, paper labels, the profile's metric (in %, the mean when it names
+    several) and the compute. The x axis is a config axis or a metric (``forward_flops``)."""
     rows = []
     labels = profile.get("labels") or {}
+    axes, x_axis = series_axes(profile), profile["x_axis"]
     for config, metrics in records:
-        series_value = axis_value(config, profile["series_axis"])
-        x_value = axis_value(config, profile["x_axis"])
-        series = label(labels, profile["series_axis"], series_value)
-        rows.append(
-            {
-                profile["series_axis"]: series_value,
-                profile["x_axis"]: x_value,
-                "series": series,
-                # the figure's legend: what ran, and the paper's model it stands in for
-                "legend": series if series == str(series_value) else f"{series_value} ({series})",
-                "x": label(labels, profile["x_axis"], x_value),
-                "value": _mean(metrics, list(profile["metric"])),
-                "train_exaflops": metrics.get("train_exaflops"),
-                "images_seen": metrics.get("images_seen"),
-                "wall_time_s": metrics.get("wall_time_s"),
-            }
-        )
-    columns = list(dict.fromkeys([profile["series_axis"], profile["x_axis"]]))
+        series_values = [axis_value(config, axis) for axis in axes]
+        series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
+        ours = ", ".join(map(str, series_values))
+        for point in _points(metrics, x_axis):
+            x_value = point[x_axis] if x_axis in point else axis_value(config, x_axis)
+            rows.append(
+                {
+                    **dict(zip(axes, series_values, strict=True)),
+                    x_axis: x_value,
+                    "series": series,
+                    # the figure's legend: what ran, and the paper's model it stands in for
+                    "legend": series if series == ours else f"{ours} ({series})",
+                    "x": label(labels, x_axis, x_value),
+                    "value": _mean(point, list(profile["metric"])),
+                    "train_exaflops": metrics.get("train_exaflops"),
+                    "images_seen": metrics.get("images_seen"),
+                    "wall_time_s": metrics.get("wall_time_s"),
+                }
+            )
+    columns = list(dict.fromkeys([*axes, x_axis]))
     columns += ["series", "legend", "x", "value", "train_exaflops", "images_seen", "wall_time_s"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -96,18 +115,29 @@ def local_records(run_dirs: Iterable[Path]) -> list[tuple[dict, dict]]:
     return records
 
 
-def wandb_records(sweep_path: str, api: Any = None) -> list[tuple[dict, dict]]:
-    """(config, summary) of every finished run of the W&B sweep ``ENTITY/PROJECT/SWEEP_ID``."""
-    parts = sweep_path.split("/")
-    if len(parts) != 3:
-        raise ConfigError("SWEEP", sweep_path, "give the sweep as ENTITY/PROJECT/SWEEP_ID")
+def wandb_records(
+    sweep_paths: str, api: Any = None, history_keys: list[str] = ()
+) -> list[tuple[dict, dict]]:
+    """(config, summary) of every finished run of the W&B sweeps ``ENTITY/PROJECT/SWEEP_ID``
+    (several: comma-separated); ``history_keys``: also the run's logged values of those
+    metrics over training, as ``fewshot_history``."""
+    paths = [p for p in sweep_paths.split(",") if p]
+    if not paths or any(len(p.split("/")) != 3 for p in paths):
+        raise ConfigError("SWEEP", sweep_paths, "give the sweep as ENTITY/PROJECT/SWEEP_ID")
     if api is None:
         import wandb
 
         api = wandb.Api()
-    sweep = api.sweep(sweep_path)
-    return [
-        (dict(run.config), dict(run.summary))
-        for run in sweep.runs
-        if getattr(run, "state", "finished") == "finished"
-    ]
+    records = []
+    for path in paths:
+        for run in api.sweep(path).runs:
+            if getattr(run, "state", "finished") != "finished":
+                continue
+            summary = dict(run.summary)
+            if history_keys:
+                logged = run.scan_history(keys=["trainer/global_step", *history_keys])
+                summary["fewshot_history"] = [
+                    {"step": row.pop("trainer/global_step"), **row} for row in logged
+                ]
+            records.append((dict(run.config), summary))
+    return records

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from vitrepro.tracking import save_figure_atomic
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 AVERAGE5 = ["imagenet", "cifar10", "cifar100", "pets", "flowers102"]
@@ -62,6 +65,27 @@ def fig5_reference() -> Reference:
         }
     )
     return Reference(points, x_numeric=table["exaflops"].astype(float))
+
+
+def table8_reference() -> Reference:
+    """Table 8: ImageNet linear 5-shot of ViT-B/16 per kind of position embedding, added once
+    after the stem (``default_stem``) or at every layer's input (learned or shared)."""
+    table = pd.read_csv(PAPER / "table8_posemb_ablation.csv")
+    placements = {
+        "default_stem": "ViT-B/16",
+        "every_layer": "ViT-B/16, every layer",
+        "every_layer_shared": "ViT-B/16, every layer (shared)",
+    }
+    points = table.melt(id_vars="pos_emb", value_vars=list(placements), var_name="placement")
+    points = points.dropna().assign(
+        series=lambda t: t["placement"].map(placements), value=lambda t: 100 * t["value"]
+    )
+    return Reference(points.rename(columns={"pos_emb": "x"})[["series", "x", "value"]])
+
+
+def unpublished_reference() -> Reference:
+    """Figures the paper publishes only as plots, with no table and no read-off values here."""
+    return Reference(pd.DataFrame(columns=["series", "x", "value"]))
 
 
 def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
@@ -153,6 +177,45 @@ def _plot_compute(reference: Reference, results: pd.DataFrame, axes, full: bool)
         ax.set_xscale("log")
 
 
+def _plot_bars(reference: Reference, results: pd.DataFrame, axes, full: bool) -> None:
+    """Table 8 as grouped bars: one group per position embedding, one bar per series."""
+    order = list(dict.fromkeys(reference.points["x"].astype(str)))
+    for ax, points in zip(axes, (reference.points, results), strict=True):
+        series = list(dict.fromkeys(points["series"]))
+        width = 0.8 / max(1, len(series))
+        for i, name in enumerate(series):
+            group = points[points["series"] == name]
+            group = group[group["x"].astype(str).isin(order)]
+            where = [order.index(str(x)) + (i - (len(series) - 1) / 2) * width for x in group["x"]]
+            legend = group["legend"].iloc[0] if "legend" in group and len(group) else name
+            ax.bar(where, group["value"], width=width, label=legend)
+        ax.set_xticks(range(len(order)), order)
+        values = points["value"].dropna()
+        if len(values):  # differences of a few points: a zoomed axis, as a table shows them
+            spread = max(values.max() - values.min(), 1.0)
+            ax.set_ylim(max(0, values.min() - spread), values.max() + spread / 2)
+
+
+def _plot_lines(
+    reference: Reference, results: pd.DataFrame, axes, full: bool, log_x: bool, scale: float
+) -> None:
+    """Our runs as lines over a numeric x (training steps, forward FLOPs); the paper's panel
+    says where its values are not published."""
+    paper_ax, ours_ax = axes
+    if reference.points.empty:
+        paper_ax.text(
+            0.5, 0.5, "published as a plot only:\nno tabulated values to draw\n(none invented)",
+            ha="center", va="center", transform=paper_ax.transAxes, fontsize=9, color="grey",
+        )  # fmt: skip
+        paper_ax.set_xticks([])
+        paper_ax.set_yticks([])
+    for _, group in results.groupby("series", sort=False):
+        group = group.assign(xv=pd.to_numeric(group["x"]) * scale).sort_values("xv")
+        ours_ax.plot(group["xv"], group["value"], marker="o", label=group["legend"].iloc[0])
+    if log_x:
+        ours_ax.set_xscale("log")
+
+
 @dataclass
 class Figure:
     reference: Callable[[], Reference]
@@ -163,6 +226,11 @@ FIGURES = {
     "data_scaling": Figure(fig3_reference, _plot_categorical),
     "fewshot_subsets": Figure(fig4_reference, _plot_categorical),
     "compute_scaling": Figure(fig5_reference, _plot_compute),
+    "posemb_ablation": Figure(table8_reference, _plot_bars),
+    "classifier_ablation": Figure(
+        unpublished_reference, partial(_plot_lines, log_x=False, scale=1.0)
+    ),
+    "model_shape": Figure(unpublished_reference, partial(_plot_lines, log_x=True, scale=1e-9)),
 }
 
 
@@ -181,11 +249,10 @@ def render(
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     figure.suptitle(f"{study['title']} (profile={profile_name})")
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    tmp.replace(path)  # atomic: a killed writer leaves no half figure
+    save_figure_atomic(figure, path)
     plt.close(figure)
     return figure, comparison(results, reference)

@@ -44,6 +44,13 @@ def load_study(name: str, profile: str) -> dict[str, Any]:
     return study
 
 
+def study_points(profile: dict[str, Any]) -> list[GridPoint]:
+    """Every run of the profile's sweep, or of its sweeps one after another (Figure 8 varies
+    one model dimension per sweep)."""
+    sweeps = profile["sweep"] if isinstance(profile["sweep"], list) else [profile["sweep"]]
+    return [point for sweep in sweeps for point in expand_grid(load_sweep(PROJECT_ROOT / sweep))]
+
+
 def is_complete(run_dir: Path) -> bool:
     """Finished, with every transfer the run asked for."""
     summary = finished_summary(run_dir)
@@ -138,12 +145,14 @@ def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", help="fig3 | fig4 | fig5 (conf/study/<name>.yaml) or a path")
+    parser.add_argument("study", help="a conf/study/<name>.yaml name (fig3, table8, ...) or path")
     parser.add_argument("--profile", default="tiny", help="tiny (CPU, minutes) | full (paper)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--launcher", default="local", choices=["local", "slurm"])
     parser.add_argument("--source", default="local", choices=["local", "wandb"])
-    parser.add_argument("--sweep", help="with --source wandb: ENTITY/PROJECT/SWEEP_ID")
+    parser.add_argument(
+        "--sweep", help="with --source wandb: ENTITY/PROJECT/SWEEP_ID (several: comma-separated)"
+    )
     parser.add_argument("--collect-only", action="store_true", help="draw from existing runs")
     parser.add_argument("--output", default=os.environ.get("VITREPRO_OUTPUT", "outputs"))
     parser.add_argument("--results", default=str(PROJECT_ROOT / "experiments"))
@@ -151,11 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_study(args.study, args.profile)
         profile = study["profiles"][args.profile]
-        points = expand_grid(load_sweep(PROJECT_ROOT / profile["sweep"]))
+        points = study_points(profile)
         study_dir = (Path(args.output) / "studies" / study["name"] / args.profile).resolve()
         failed = []
         if args.source == "wandb":
-            records = wandb_records(args.sweep or "")
+            history = profile["metric"] if profile["x_axis"] == "step" else ()
+            records = wandb_records(args.sweep or "", history_keys=history)
         else:
             if not args.collect_only:
                 failed = run_grid(points, study_dir, args.jobs, args.launcher)

@@ -1,0 +1,173 @@
+"""Inspect a checkpoint: ``python src/inspect_model.py checkpoint=<run dir or file>``.
+
+Writes one PNG per analysis and ``inspection.json`` with the numbers behind them. An analysis
+that does not apply to the model (a hybrid's pixel filters, a model without absolute position
+embeddings) is recorded as skipped, with the reason; a ResNet has nothing to inspect here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from timm.models.vision_transformer import VisionTransformer
+from torch.utils.data import DataLoader
+
+from vitrepro.data.build import build_datamodule
+from vitrepro.errors import ConfigError
+from vitrepro.inspection.attention import (
+    attention_rollout,
+    mean_attention_distance,
+    record_attention,
+)
+from vitrepro.inspection.embeddings import (
+    NotApplicableError,
+    patch_filter_components,
+    patch_grid_position_embeddings,
+    position_similarity,
+)
+from vitrepro.inspection.plots import (
+    plot_attention_distance,
+    plot_filters,
+    plot_position_similarity,
+    plot_rollout,
+)
+from vitrepro.models.checkpoints import model_from_checkpoint, resolve_checkpoint
+from vitrepro.tracking import write_json_atomic
+
+ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
+
+
+def output_dir(checkpoint: str, output: str | None, output_root: str) -> Path:
+    """``output``, else ``<run dir>/inspection`` for one of our runs, else
+    ``<output_root>/inspect/<checkpoint name>``."""
+    if output:
+        return Path(output)
+    path = resolve_checkpoint(checkpoint, key="checkpoint")
+    if path.parent.name == "checkpoints" and (path.parent.parent / "summary.json").is_file():
+        return path.parent.parent / "inspection"
+    return Path(output_root) / "inspect" / path.stem
+
+
+def example_images(data_cfg: dict[str, Any], image_size: int, count: int) -> torch.Tensor:
+    """The first ``count`` validation images of the configured dataset, pre-processed for
+    evaluation at the model's image size."""
+    datamodule = build_datamodule({**data_cfg, "image_size": image_size}, batch_size=count)
+    _, test_set = datamodule.evaluation_sets(per_class=1)
+    images, _ = next(iter(DataLoader(test_set, batch_size=count, shuffle=False)))
+    return images
+
+
+def _vision_transformer(model: torch.nn.Module, checkpoint: str) -> VisionTransformer:
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, VisionTransformer):
+        raise ConfigError(
+            "checkpoint",
+            checkpoint,
+            f"a {type(backbone).__name__} has no attention or patch embeddings to inspect; "
+            "give a ViT or hybrid",
+        )
+    return backbone
+
+
+def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    """Run the selected analyses (``analyses``) and write their PNGs and ``inspection.json``."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    unknown = sorted(set(config["analyses"]) - set(ANALYSES))
+    if unknown:
+        raise ConfigError("analyses", unknown, f"choose from {list(ANALYSES)}")
+    out = output_dir(config["checkpoint"], config.get("output"), config["paths"]["output_dir"])
+    model, image_size = model_from_checkpoint(
+        config["checkpoint"], config["model"], config["num_classes"], config["data"]["image_size"]
+    )
+    backbone = _vision_transformer(model, config["checkpoint"]).eval()
+    grid = tuple(backbone.patch_embed.grid_size)
+    name = f"{Path(config['checkpoint']).name} ({image_size} px)"
+    results: dict[str, Any] = {
+        "checkpoint": str(config["checkpoint"]),
+        "image_size": image_size,
+        "grid": list(grid),
+    }
+
+    needs_images = {"attention_distance", "rollout"} & set(config["analyses"])
+    attention = None
+    if needs_images:
+        images = example_images(config["data"], image_size, config["num_images"])
+        attention = record_attention(backbone, images)
+
+    def filters() -> dict[str, Any]:
+        components = patch_filter_components(backbone, config["num_components"])
+        plot_filters(
+            components,
+            out / "filters.png",
+            f"Principal components of the patch-embedding filters: {name}",
+        )
+        return {"components": len(components), "patch_size": list(components.shape[-2:])}
+
+    def position_embeddings() -> dict[str, Any]:
+        similarity = position_similarity(patch_grid_position_embeddings(backbone))
+        plot_position_similarity(
+            similarity, out / "position_embeddings.png", f"Position embedding similarity: {name}"
+        )
+        return {
+            "mean_similarity_to_neighbours": _neighbour_similarity(similarity),
+            "mean_similarity_to_all": float(similarity.mean()),
+        }
+
+    def attention_distance() -> dict[str, Any]:
+        spacing = image_size / grid[1]
+        distances = mean_attention_distance(attention, grid, spacing, backbone.num_prefix_tokens)
+        plot_attention_distance(
+            distances,
+            image_size,
+            out / "attention_distance.png",
+            f"Mean attention distance over {len(images)} images: {name}",
+        )
+        return {
+            "pixels_per_patch": spacing,
+            "images": len(images),
+            "per_layer_per_head": distances.tolist(),
+        }
+
+    def rollout() -> dict[str, Any]:
+        shown = min(config["rollout_images"], len(images))
+        maps = attention_rollout(attention[:, :shown], backbone.num_prefix_tokens)
+        plot_rollout(images[:shown], maps, grid, out / "rollout.png", f"Attention rollout: {name}")
+        return {
+            "images": shown,
+            "output_token": "class token" if backbone.num_prefix_tokens else "mean of patches",
+        }
+
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "filters": filters,
+        "position_embeddings": position_embeddings,
+        "attention_distance": attention_distance,
+        "rollout": rollout,
+    }
+    for analysis in config["analyses"]:
+        try:
+            results[analysis] = steps[analysis]()
+        except NotApplicableError as reason:
+            results[analysis] = {"skipped": str(reason)}
+    write_json_atomic(out / "inspection.json", results)
+    results["output_dir"] = str(out)
+    return results
+
+
+def _neighbour_similarity(similarity: torch.Tensor) -> float:
+    """Mean cosine similarity between horizontally or vertically adjacent patches: high when
+    the embeddings have learned the grid's 2-D topology (Section 4.5)."""
+    pairs = [
+        similarity[r, c, r, c + 1]
+        for r in range(similarity.shape[0])
+        for c in range(similarity.shape[1] - 1)
+    ]
+    pairs += [
+        similarity[r, c, r + 1, c]
+        for r in range(similarity.shape[0] - 1)
+        for c in range(similarity.shape[1])
+    ]
+    return float(torch.stack(pairs).mean()) if pairs else float("nan")
