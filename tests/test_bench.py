@@ -64,9 +64,21 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
     assert finite_positive(fewshot["speedup_vs_per_problem"])
     assert fewshot["accuracies_agree"] and fewshot["accuracy"] == fewshot["baseline_accuracy"]
 
+    switches = {item["switch"]: item for item in record["optimisations"]}
+    trained = {"bf16_autocast", "foreach_optimizer", "fused_optimizer", "fused_attention"}
+    assert set(switches) == trained | {"channels_last", "workers", "persistent_workers",
+                                       "prefetch_factor", "pin_memory"}  # fmt: skip
+    assert switches["channels_last"]["case"]["model"] == "bit_tiny"  # a convnet
+    assert "skipped" in switches["pin_memory"]  # no GPU to copy to
+    measured = [item for item in switches.values() if "skipped" not in item]
+    for item in measured:
+        for key in ("off_images_per_s", "on_images_per_s", "speedup"):
+            assert finite_positive(item[key]), (item["switch"], key)
+
     assert finite_positive(record["memory"]["peak_rss_mib"]["process"])
     ratios = [row["ratio"] for row in record["table"] if row["ratio"] is not None]
-    assert len(ratios) == 2 * 2 + 3 + 1  # training x2 per case, data x3, few-shot
+    # training x2 per case, data x3, few-shot, one per measured switch
+    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured)
     assert all(finite_positive(r) for r in ratios)
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 
@@ -99,7 +111,7 @@ def test_bare_loop_and_lightning_train_the_same_model_the_same_way():
         steps=2,
         overrides=tuple(TINY_VIT),
     )
-    model_cfg, recipe = compose_case(case)
+    model_cfg, recipe, _ = compose_case(case)
     generator = torch.Generator().manual_seed(0)
     batch = (torch.randn(4, 3, 16, 16, generator=generator), torch.tensor([0, 1, 2, 3]))
     device = torch.device("cpu")
@@ -114,3 +126,39 @@ def test_bare_loop_and_lightning_train_the_same_model_the_same_way():
     # Three optimizer steps moved the weights, so the agreement above is not trivial.
     changed = [k for k, v in initial.items() if not torch.allclose(v, bare_state[k])]
     assert len(changed) > len(initial) // 2
+
+
+@pytest.mark.parametrize(
+    "model,switches",
+    [
+        (TINY_VIT, ["performance.fused_attention=false"]),
+        (["model=bit_tiny", "model.channels=[16,32,32,32]", "model.stem_channels=8"],
+         ["performance.channels_last=true"]),
+    ],
+    ids=["explicit_attention", "channels_last"],
+)  # fmt: skip
+def test_speed_switches_do_not_change_what_is_learned(model, switches):
+    # A speed switch trains the same weights as without it (up to float reassociation; SGD,
+    # whose steps are proportional to the gradients, where Adam's sign-like first steps would
+    # turn rounding noise in near-zero gradients into full-size updates).
+    def trained(extra: list[str]) -> dict[str, torch.Tensor]:
+        case = TrainingCase(
+            name="switch", model="vit_tiny_p4", recipe="finetune_tiny", image_size=16, num_classes=10,
+            batch=4, precision="32-true", warmup_steps=1, steps=2, overrides=(*model, *extra),
+        )  # fmt: skip
+        model_cfg, recipe, performance = compose_case(case)
+        batch = (torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)),
+                 torch.tensor([0, 1, 2, 3]))  # fmt: skip
+        _, lightning = lightning_seconds(
+            case, model_cfg, recipe, batch, torch.device("cpu"), performance
+        )
+        torch.manual_seed(0)
+        initial = build_model(model_cfg, case.num_classes, case.image_size).state_dict()
+        return lightning.state_dict(), initial
+
+    (default, initial), (switched, _) = trained([]), trained(switches)
+    for key, value in default.items():
+        torch.testing.assert_close(switched[key], value, rtol=1e-4, atol=1e-5)
+    moved = [k for k in default if k.startswith("backbone.") and
+             not torch.allclose(default[k], initial[k])]  # fmt: skip
+    assert moved  # the encoder trained, so the agreement is not trivial

@@ -19,10 +19,9 @@ with warnings.catch_warnings():  # sweeps 0.2.0 warns about pydantic v1-style co
     from sweeps import RunState, SweepRun
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").rglob("*.yaml"))
-SWEEP_IDS = [
-    str(p.relative_to(p.parents[1] if p.parent.name == "tiny" else p.parent)) for p in SWEEPS
-]
+SWEEP_DIR = Path(__file__).resolve().parents[1] / "sweeps"
+SWEEPS = sorted(SWEEP_DIR.rglob("*.yaml"))
+SWEEP_IDS = [str(p.relative_to(SWEEP_DIR)) for p in SWEEPS]
 
 
 def expand_grid(sweep: dict) -> list[dict]:

@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from vitrepro.performance import prepare_images
 from vitrepro.schedule import warmup_then_decay, weight_decay_groups
 
 
@@ -31,6 +32,7 @@ class ImageClassifier(pl.LightningModule):
         model_config: dict[str, Any] | None = None,
         image_size: int | None = None,
         compile_model: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -38,6 +40,7 @@ class ImageClassifier(pl.LightningModule):
         self.__dict__["_forward"] = torch.compile(model) if compile_model else model
         self.recipe = recipe
         self.total_steps = total_steps
+        self.channels_last = channels_last
         # model_config and image_size let src/evaluate.py rebuild the model from a checkpoint.
         self.save_hyperparameters(ignore=["model"])
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
@@ -47,7 +50,7 @@ class ImageClassifier(pl.LightningModule):
         self.val_top1_best = MaxMetric()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self._forward(images)
+        return self._forward(prepare_images(images, self.channels_last))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         kind = self.recipe.get("loss", "softmax_xent")

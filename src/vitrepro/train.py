@@ -28,6 +28,7 @@ from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
+from vitrepro.performance import DEFAULTS, prepare_model
 from vitrepro.tracking import (
     finish_loggers,
     git_revision,
@@ -119,9 +120,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
 
     batch = plan_batch(config["recipe"], config["trainer"])
-    datamodule = build_datamodule(config["data"], batch_size=batch.per_device)
+    performance = {**DEFAULTS, **(config.get("performance") or {})}
+    datamodule = build_datamodule(
+        config["data"], batch_size=batch.per_device, performance=performance
+    )
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
+    prepare_model(model, performance["channels_last"], performance["fused_attention"])
     # What src/evaluate.py needs to rebuild this model: a fine-tuned one has no pre-logits.
     model_config = dict(config["model"])
     if model_config.get("pretrained") and model_config.get("pretrained_head") == "drop":
@@ -134,6 +139,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model_config=model_config,
         image_size=datamodule.image_size,
         compile_model=config.get("compile", False),
+        channels_last=performance["channels_last"],
     )
 
     loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None)

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from vitrepro.bench.optimisations import Switch, switch
 from vitrepro.bench.training import DTYPES, TrainingCase
 
 SCHEMA = "vitrepro.bench/1"
@@ -46,6 +47,8 @@ class Profile:
     headline: str  # the training case whose rate the data pipeline must feed
     data: dict[str, int] = field(default_factory=dict)
     fewshot: dict[str, Any] = field(default_factory=dict)
+    switches: tuple[Switch, ...] = ()  # optimisations, each measured off vs on
+    loader: dict[str, int] = field(default_factory=dict)  # DataLoader switches' workload
     repeats: int = 3
     matmul_seconds: float = 0.2  # each timed batch of products at least this long
 
@@ -83,6 +86,71 @@ def _vit_b16(batch: int, precision: str, warmup: int, steps: int, **extra: Any) 
     )
 
 
+def _tiny_bit(batch: int, precision: str, warmup: int, steps: int) -> TrainingCase:
+    label = "fp32" if precision == "32-true" else "bf16"
+    return TrainingCase(
+        name=f"bit_tiny_32px_b{batch}_{label}",
+        model="bit_tiny",
+        recipe="tiny",
+        image_size=32,
+        num_classes=10,
+        batch=batch,
+        precision=precision,
+        warmup_steps=warmup,
+        steps=steps,
+    )
+
+
+def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[Switch, ...]:
+    """Every switchable optimisation on ``vit`` (channels_last on ``resnet``, a convnet)."""
+    other = "32-true" if vit.precision == "bf16-mixed" else "bf16-mixed"
+    precisions = {"off": {"precision": other}, "on": {"precision": vit.precision}}
+    if vit.precision == "32-true":  # bf16 autocast is the optimisation: off is fp32
+        precisions = {"off": {"precision": "32-true"}, "on": {"precision": "bf16-mixed"}}
+    items = [
+        switch("bf16_autocast", "trainer.precision=32-true -> bf16-mixed", vit, **precisions),
+        switch(
+            "foreach_optimizer",
+            "recipe.optimizer.foreach=false -> true",
+            vit,
+            {"overrides": ["recipe.optimizer.foreach=false"]},
+            {"overrides": ["recipe.optimizer.foreach=true"]},
+        ),
+        switch(
+            "fused_optimizer",
+            "recipe.optimizer.fused=false -> true",
+            vit,
+            {"overrides": ["recipe.optimizer.fused=false"]},
+            {"overrides": ["recipe.optimizer.fused=true"]},
+        ),
+        switch(
+            "fused_attention",
+            "performance.fused_attention=false -> true",
+            vit,
+            {"overrides": ["performance.fused_attention=false"]},
+            {"overrides": ["performance.fused_attention=true"]},
+        ),
+        switch(
+            "channels_last",
+            "performance.channels_last=false -> true",
+            resnet,
+            {"overrides": ["performance.channels_last=false"]},
+            {"overrides": ["performance.channels_last=true"]},
+        ),
+    ]
+    if compiled:  # each repeat pays a compilation: only where a run is long enough to matter
+        items.append(
+            switch(
+                "torch_compile",
+                "compile=false -> true",
+                vit,
+                {},
+                {"compile": True, "max_repeats": 2},
+            )
+        )
+    return tuple(items)
+
+
 BOTH = ("32-true", "bf16-mixed")
 PROFILES = {
     "tiny": Profile(
@@ -93,6 +161,10 @@ PROFILES = {
         headline="vit_tiny_p4_32px_b8_bf16",
         data={"images": 48, "width": 64, "height": 48, "image_size": 32},
         fewshot={"ways": 20, "shots": (5,), "seeds": 3, "dim": 32, "test_per_class": 5},
+        switches=_switches(
+            _tiny_vit(8, "32-true", 1, 3), _tiny_bit(8, "32-true", 1, 3), compiled=False
+        ),
+        loader={"images": 48, "width": 64, "height": 48, "image_size": 32},
         repeats=2,
         matmul_seconds=0.05,
     ),
@@ -109,6 +181,10 @@ PROFILES = {
         headline="vit_b16_224px_b8_bf16",
         data={"images": 400, "width": 500, "height": 375, "image_size": 224},
         fewshot={"ways": 1000, "shots": (25,), "seeds": 3, "dim": 768, "test_per_class": 5},
+        switches=_switches(
+            _tiny_vit(64, "32-true", 2, 6), _tiny_bit(64, "32-true", 2, 6), compiled=True
+        ),
+        loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
     ),
     "gpu": Profile(
         name="gpu",
@@ -122,9 +198,13 @@ PROFILES = {
         headline="vit_b16_224px_b256_bf16_compiled",
         data={"images": 400, "width": 500, "height": 375, "image_size": 224},
         fewshot={"ways": 1000, "shots": (25,), "seeds": 3, "dim": 768, "test_per_class": 5},
+        switches=_switches(
+            _vit_b16(128, "bf16-mixed", 10, 30), _tiny_bit(256, "bf16-mixed", 10, 50), True
+        ),
+        loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
     ),
 }
-SECTIONS = ("matmul", "training", "data", "fewshot")
+SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations")
 
 
 def peak_rss_mib() -> float:
@@ -222,6 +302,19 @@ def run(
         started = time.perf_counter()
         record["fewshot"] = measure_fewshot(**profile.fewshot, repeats=repeats)
         section_done("fewshot", started)
+    if "optimisations" in sections:
+        from vitrepro.bench.optimisations import measure_switch
+        from vitrepro.data.bench_decode import measure_loader
+
+        started = time.perf_counter()
+        record["optimisations"] = []
+        for item in profile.switches:
+            result = measure_switch(item, device, repeats)
+            record["optimisations"].append(result)
+            print(f"[bench] {item.name}: speed-up {result['speedup']:.3f}", file=sys.stderr)
+            write_json_atomic(out, record)
+        record["optimisations"] += measure_loader(**profile.loader, repeats=repeats)
+        section_done("optimisations", started)
     if device.type == "cuda":
         record["memory"]["gpu_peak_allocated_mib"] = round(
             torch.cuda.max_memory_allocated(device) / 2**20, 1
@@ -325,6 +418,27 @@ def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                 fewshot["speedup_vs_per_problem"],
                 "same accuracies",
                 fewshot["accuracies_agree"],
+            )
+        )
+    for item in record.get("optimisations", []):
+        if "skipped" in item:
+            rows.append(
+                _row(f"switch {item['setting']}: {item['skipped']}", "", "", None, None, None)
+            )
+            continue
+        where = (
+            item["case"]["name"]
+            if "case" in item
+            else f"{item['images']} JPEGs x{item['epochs']} epochs"
+        )
+        rows.append(
+            _row(
+                f"switch {item['setting']} on {where} (speed-up)",
+                f"{item['on_images_per_s']:.2f} img/s",
+                f"{item['off_images_per_s']:.2f} img/s",
+                item["speedup"],
+                None,
+                None,
             )
         )
     memory = record["memory"]

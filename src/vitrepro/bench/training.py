@@ -33,6 +33,7 @@ from vitrepro.compute import forward_flops
 from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier, build_optimizer
+from vitrepro.performance import DEFAULTS, prepare_images, prepare_model
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
@@ -57,8 +58,9 @@ class TrainingCase:
     max_repeats: int | None = None  # fewer repetitions where one costs a compilation
 
 
-def compose_case(case: TrainingCase) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The resolved ``model`` and ``recipe`` configs, composed as ``src/train.py`` would."""
+def compose_case(case: TrainingCase) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The resolved ``model``, ``recipe`` and ``performance`` configs, composed as
+    ``src/train.py`` would."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -69,7 +71,7 @@ def compose_case(case: TrainingCase) -> tuple[dict[str, Any], dict[str, Any]]:
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
     if recipe.get("loss", "softmax_xent") != "softmax_xent":
         raise ValueError("the bare loop implements recipe.loss=softmax_xent only")
-    return model_cfg, recipe
+    return model_cfg, recipe, OmegaConf.to_container(cfg.performance, resolve=True)
 
 
 class RepeatBatch(Dataset):
@@ -105,9 +107,21 @@ class StepTimer(pl.Callback):
             self.seconds = time.perf_counter() - self.start
 
 
-def _fresh_model(case: TrainingCase, model_cfg: dict[str, Any]) -> torch.nn.Module:
+def _fresh_model(
+    case: TrainingCase, model_cfg: dict[str, Any], performance: dict[str, Any] | None = None
+) -> torch.nn.Module:
     torch.manual_seed(0)  # the same initial weights on both sides
-    return build_model(model_cfg, case.num_classes, case.image_size)
+    model = build_model(model_cfg, case.num_classes, case.image_size)
+    switches = {**DEFAULTS, **(performance or {})}
+    return prepare_model(model, switches["channels_last"], switches["fused_attention"])
+
+
+def fixed_batch(case: TrainingCase, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one random batch every timed step of a case trains on."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(case.batch, 3, case.image_size, case.image_size, generator=generator)
+    labels = torch.randint(0, case.num_classes, (case.batch,), generator=generator)
+    return images.to(device), labels.to(device)
 
 
 def _loader(batch: tuple[torch.Tensor, torch.Tensor], case: TrainingCase) -> DataLoader:
@@ -120,10 +134,12 @@ def bare_loop_seconds(
     recipe: dict[str, Any],
     batch: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
+    performance: dict[str, Any] | None = None,
 ) -> tuple[float, torch.nn.Module]:
     """The baseline: a plain PyTorch training loop; seconds for ``case.steps`` timed steps, and
     the trained model."""
-    model = _fresh_model(case, model_cfg).to(device)
+    model = _fresh_model(case, model_cfg, performance).to(device)
+    channels_last = bool((performance or {}).get("channels_last"))
     model.train()
     forward = torch.compile(model) if case.compile else model
     optimizer, scheduler = build_optimizer(model, recipe, case.warmup_steps + case.steps)
@@ -136,6 +152,7 @@ def bare_loop_seconds(
             synchronize(device)
             start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
+        images = prepare_images(images, channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(forward(images), labels, label_smoothing=smoothing)
         loss.backward()
@@ -153,18 +170,20 @@ def lightning_seconds(
     recipe: dict[str, Any],
     batch: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
+    performance: dict[str, Any] | None = None,
 ) -> tuple[float, torch.nn.Module]:
     """The project's path: ``ImageClassifier`` (its loss, logging, optimiser and schedule) with
     the non-finite-loss guard of ``vitrepro.train`` in a ``pl.Trainer``; seconds as the bare
     loop's, and the trained model."""
     module = ImageClassifier(
-        _fresh_model(case, model_cfg),
+        _fresh_model(case, model_cfg, performance),
         recipe,
         case.num_classes,
         case.warmup_steps + case.steps,
         model_config=model_cfg,
         image_size=case.image_size,
         compile_model=case.compile,
+        channels_last=bool((performance or {}).get("channels_last")),
     )
     timer = StepTimer(case.warmup_steps, case.steps, device)
     trainer = pl.Trainer(
@@ -209,13 +228,10 @@ def measure_training(
     (median of per-repeat ratios) and MFU of both against ``matmul_tflops``."""
     quiet_lightning()
     repeats = min(repeats, case.max_repeats or repeats)
-    model_cfg, recipe = compose_case(case)
+    model_cfg, recipe, performance = compose_case(case)
     with torch.device("meta"):
         flops = forward_flops(_fresh_model(case, model_cfg), case.image_size)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(case.batch, 3, case.image_size, case.image_size, generator=generator)
-    labels = torch.randint(0, case.num_classes, (case.batch,), generator=generator)
-    batch = (images.to(device), labels.to(device))
+    batch = fixed_batch(case, device)
     seconds: dict[str, list[float]] = {"bare": [], "lightning": []}
     gpu_peak = {"bare": 0, "lightning": 0}
     runs = [("bare", bare_loop_seconds), ("lightning", lightning_seconds)]
@@ -224,7 +240,7 @@ def measure_training(
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
-            seconds[side].append(run(case, model_cfg, recipe, batch, device)[0])
+            seconds[side].append(run(case, model_cfg, recipe, batch, device, performance)[0])
             if device.type == "cuda":
                 gpu_peak[side] = max(gpu_peak[side], torch.cuda.max_memory_allocated(device))
     images_seen = case.batch * case.steps

@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,6 +127,94 @@ def _measure(
             rates["image_folder"].append(_rate(folders.train_dataloader(), images))
             rates["baseline"].append(_rate(baseline, images))
     return rates
+
+
+# DataLoader switches (``data.num_workers``, ``performance.*``): the setting without and with.
+LOADER_SWITCHES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "workers": ("data.num_workers=0 -> 2", {"num_workers": 0}, {"num_workers": 2}),
+    "persistent_workers": (
+        "performance.persistent_workers=false -> true (2 workers)",
+        {"num_workers": 2, "persistent_workers": False},
+        {"num_workers": 2, "persistent_workers": True},
+    ),
+    "prefetch_factor": (
+        "performance.prefetch_factor=2 -> 4 (2 workers)",
+        {"num_workers": 2, "prefetch_factor": 2},
+        {"num_workers": 2, "prefetch_factor": 4},
+    ),
+    "pin_memory": (
+        "performance.pin_memory=false -> true (2 workers, then copied to the GPU)",
+        {"num_workers": 2, "pin_memory": False},
+        {"num_workers": 2, "pin_memory": True},
+    ),
+}
+
+
+def _epochs_rate(datamodule: ImageFolderDataModule, epochs: int, device: torch.device) -> float:
+    """Images/s over ``epochs`` passes of one DataLoader (worker start-up included, as a run
+    sees it), each batch copied to ``device``."""
+    start, seen = time.perf_counter(), 0
+    loader = datamodule.train_dataloader()
+    for _ in range(epochs):
+        for batch, _ in loader:
+            batch.to(device, non_blocking=True)
+            seen += len(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return seen / (time.perf_counter() - start)
+
+
+def measure_loader(
+    images: int = 400,
+    width: int = 500,
+    height: int = 375,
+    image_size: int = 224,
+    repeats: int = 3,
+    epochs: int = 2,
+) -> list[dict[str, Any]]:
+    """Per DataLoader switch: images/s of our image-folder reader over ``epochs`` epochs without
+    and with it (medians of interleaved repeats) and the speed-up. ``pin_memory`` only
+    matters for copies to a GPU, so it is measured only where there is one."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _write_jpegs(root / "folder", images, (width, height))
+        classes = len(list((root / "folder").iterdir()))
+
+        def reader(settings: dict[str, Any]) -> ImageFolderDataModule:
+            settings = dict(settings)
+            datamodule = ImageFolderDataModule(
+                name="bench", root=str(root), train_dir="folder", val_dir="folder",
+                num_classes=classes, image_size=image_size, batch_size=32,
+                num_workers=settings.pop("num_workers"),
+            )  # fmt: skip
+            datamodule.performance = settings
+            datamodule.setup()
+            return datamodule
+
+        for name, (setting, off, on) in LOADER_SWITCHES.items():
+            if name == "pin_memory" and device.type != "cuda":
+                results.append({"switch": name, "setting": setting, "skipped": "no CUDA device"})
+                continue
+            rates: dict[str, list[float]] = {"off": [], "on": []}
+            for repeat in range(repeats):
+                for side in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
+                    settings = off if side == "off" else on
+                    rates[side].append(_epochs_rate(reader(settings), epochs, device))
+            ratios = [on / off for off, on in zip(rates["off"], rates["on"], strict=True)]
+            results.append(
+                {
+                    "switch": name,
+                    "setting": setting,
+                    "epochs": epochs,
+                    "images": images,
+                    "off_images_per_s": round(statistics.median(rates["off"]), 1),
+                    "on_images_per_s": round(statistics.median(rates["on"]), 1),
+                    "speedup": round(statistics.median(ratios), 3),
+                }
+            )
+    return results
 
 
 def main() -> None:

@@ -27,13 +27,18 @@ METADATA_KEYS = ("format", "finetune_steps", "fewshot_datasets")
 
 
 def build_datamodule(
-    data_cfg: dict[str, Any] | DictConfig, batch_size: int
+    data_cfg: dict[str, Any] | DictConfig,
+    batch_size: int,
+    performance: dict[str, Any] | None = None,
 ) -> pl.LightningDataModule:
-    """Instantiate the reader ``data_cfg["format"]`` names with the config's other keys."""
+    """Instantiate the reader ``data_cfg["format"]`` names with the config's other keys;
+    ``performance``: the run's DataLoader switches (``vitrepro.performance``)."""
     if isinstance(data_cfg, DictConfig):
         data_cfg = OmegaConf.to_container(data_cfg, resolve=True)
     data_format = data_cfg.get("format")
     if data_format not in FORMATS:
         raise ConfigError("data.format", data_format, f"choose one of {sorted(FORMATS)}")
     arguments = {k: v for k, v in data_cfg.items() if k not in METADATA_KEYS}
-    return FORMATS[data_format](**arguments, batch_size=batch_size)
+    datamodule = FORMATS[data_format](**arguments, batch_size=batch_size)
+    datamodule.performance = performance or {}
+    return datamodule

@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -29,6 +30,7 @@ from vitrepro.data.preprocessing import (
 )
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
+from vitrepro.performance import loader_options
 
 
 class EpochShuffle(Sampler[int]):
@@ -78,6 +80,7 @@ class _ImageDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.performance: dict[str, Any] = {}  # DataLoader switches, set by build_datamodule
 
     @property
     def num_train_samples(self) -> int:
@@ -94,9 +97,14 @@ class _ImageDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
             drop_last=shuffle,  # a constant batch keeps the global batch size exact
+            **self._loader_options(),
         )
+
+    def _loader_options(self) -> dict[str, Any]:
+        trainer = getattr(self, "trainer", None)
+        gpu = trainer is not None and type(trainer.accelerator).__name__ == "CUDAAccelerator"
+        return loader_options(self.performance, self.num_workers, gpu)
 
     def _current_epoch(self) -> int:
         trainer = getattr(self, "trainer", None)

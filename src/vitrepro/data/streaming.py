@@ -181,7 +181,9 @@ class ShardsDataModule(ImageFolderDataModule):
         # An epoch is the subset once over all ranks; with_epoch counts batches per worker.
         batches = max(1, limit // (self.batch_size * self._world() * max(1, self.num_workers)))
         pipeline = pipeline.batched(self.batch_size, partial=False).with_epoch(batches)
-        return wds.WebLoader(pipeline, batch_size=None, num_workers=self.num_workers)
+        return wds.WebLoader(
+            pipeline, batch_size=None, num_workers=self.num_workers, **self._loader_options()
+        )
 
     def val_dataloader(self) -> DataLoader:
         pipeline = wds.WebDataset(
@@ -194,7 +196,9 @@ class ShardsDataModule(ImageFolderDataModule):
         )
         pipeline = self._decoded(pipeline, self.eval_transform, self.image_size)
         pipeline = pipeline.batched(self.batch_size)
-        return wds.WebLoader(pipeline, batch_size=None, num_workers=self.num_workers)
+        return wds.WebLoader(
+            pipeline, batch_size=None, num_workers=self.num_workers, **self._loader_options()
+        )
 
     def evaluation_sets(self, per_class: int | None = None) -> tuple[IterableDataset, ...]:
         """Few-shot (support pool, test set): the pool is the first ``per_class`` examples of

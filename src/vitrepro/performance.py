@@ -1,0 +1,53 @@
+"""Switches that change speed, never results (``performance.*`` in ``conf/train.yaml``); ``make
+bench`` measures each against the run with it flipped.
+
+- ``channels_last``: NHWC memory format for the convolutions of BiT ResNets and hybrid stems
+  (the weights and every input batch), which oneDNN and cuDNN run faster.
+- ``fused_attention``: timm's ``scaled_dot_product_attention`` in every ViT block, or the
+  explicit softmax(QK^T)V (which materialises the N x N weights). Relative-position attention
+  is always fused.
+- DataLoader ``pin_memory`` (``auto``: on GPUs), ``persistent_workers`` and ``prefetch_factor``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULTS: dict[str, Any] = {
+    "channels_last": False,
+    "fused_attention": True,
+    "pin_memory": "auto",
+    "persistent_workers": True,
+    "prefetch_factor": None,
+}
+
+
+def prepare_model(model: nn.Module, channels_last: bool, fused_attention: bool) -> nn.Module:
+    """The model with its attention kernels and memory format set (in place; returned)."""
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = fused_attention
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def prepare_images(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A batch in the memory format the model's convolutions were given."""
+    if channels_last and images.dim() == 4:
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
+def loader_options(performance: dict[str, Any], num_workers: int, gpu: bool) -> dict[str, Any]:
+    """DataLoader keyword arguments; persistence and prefetching exist only with workers."""
+    pin = performance.get("pin_memory", "auto")
+    options: dict[str, Any] = {"pin_memory": gpu if pin == "auto" else bool(pin)}
+    if num_workers > 0:
+        options["persistent_workers"] = bool(performance.get("persistent_workers", True))
+        if performance.get("prefetch_factor") is not None:
+            options["prefetch_factor"] = int(performance["prefetch_factor"])
+    return options
