@@ -180,3 +180,15 @@ def test_inspect_model_user_errors_are_one_line(tmp_path, args, message):
                         "num_classes=10", *args, output_dir=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_attention_statistics_do_not_depend_on_the_chunk_size():
+    from vitrepro.inspection.run import attention_statistics
+
+    backbone = tiny_vit().backbone
+    images = torch.randn(5, 3, 32, 32)
+    whole = attention_statistics(backbone, images, (4, 4), 8.0, rollout_images=3, chunk=16)
+    chunked = attention_statistics(backbone, images, (4, 4), 8.0, rollout_images=3, chunk=2)
+    assert whole[0].shape == (2, 4) and whole[1].shape == (3, 16)
+    for a, b in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(a, b)

@@ -61,6 +61,28 @@ def example_images(data_cfg: dict[str, Any], image_size: int, count: int) -> tor
     return images
 
 
+def attention_statistics(
+    backbone: VisionTransformer,
+    images: torch.Tensor,
+    grid: tuple[int, int],
+    spacing: float,
+    rollout_images: int,
+    chunk: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, H) mean attention distance over all ``images`` and the rollout maps of the first
+    ``rollout_images``, a chunk of images at a time: ViT-B/16's weights for 128 images at 224
+    px would be 2.8 GB at once."""
+    prefix = backbone.num_prefix_tokens
+    total, maps = None, []
+    for start in range(0, len(images), chunk):
+        attention = record_attention(backbone, images[start : start + chunk])
+        weighted = mean_attention_distance(attention, grid, spacing, prefix) * attention.shape[1]
+        total = weighted if total is None else total + weighted
+        if start < rollout_images:
+            maps.append(attention_rollout(attention[:, : rollout_images - start], prefix))
+    return total / len(images), torch.cat(maps)
+
+
 def _vision_transformer(model: torch.nn.Module, checkpoint: str) -> VisionTransformer:
     backbone = getattr(model, "backbone", None)
     if not isinstance(backbone, VisionTransformer):
@@ -79,6 +101,9 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     unknown = sorted(set(config["analyses"]) - set(ANALYSES))
     if unknown:
         raise ConfigError("analyses", unknown, f"choose from {list(ANALYSES)}")
+    for key in ("num_images", "rollout_images", "num_components"):
+        if int(config[key]) < 1:
+            raise ConfigError(key, config[key], "give a positive number")
     out = output_dir(config["checkpoint"], config.get("output"), config["paths"]["output_dir"])
     model, image_size = model_from_checkpoint(
         config["checkpoint"], config["model"], config["num_classes"], config["data"]["image_size"]
@@ -92,11 +117,12 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         "grid": list(grid),
     }
 
-    needs_images = {"attention_distance", "rollout"} & set(config["analyses"])
-    attention = None
-    if needs_images:
+    spacing = image_size / grid[1]  # pixels between patch centres (a hybrid: the CNN stride)
+    if {"attention_distance", "rollout"} & set(config["analyses"]):
         images = example_images(config["data"], image_size, config["num_images"])
-        attention = record_attention(backbone, images)
+        distances, maps = attention_statistics(
+            backbone, images, grid, spacing, config["rollout_images"]
+        )
 
     def filters() -> dict[str, Any]:
         components = patch_filter_components(backbone, config["num_components"])
@@ -118,8 +144,6 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         }
 
     def attention_distance() -> dict[str, Any]:
-        spacing = image_size / grid[1]
-        distances = mean_attention_distance(attention, grid, spacing, backbone.num_prefix_tokens)
         plot_attention_distance(
             distances,
             image_size,
@@ -133,11 +157,11 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         }
 
     def rollout() -> dict[str, Any]:
-        shown = min(config["rollout_images"], len(images))
-        maps = attention_rollout(attention[:, :shown], backbone.num_prefix_tokens)
-        plot_rollout(images[:shown], maps, grid, out / "rollout.png", f"Attention rollout: {name}")
+        plot_rollout(
+            images[: len(maps)], maps, grid, out / "rollout.png", f"Attention rollout: {name}"
+        )
         return {
-            "images": shown,
+            "images": len(maps),
             "output_token": "class token" if backbone.num_prefix_tokens else "mean of patches",
         }
 
