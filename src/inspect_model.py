@@ -23,11 +23,15 @@ def main(cfg: DictConfig) -> None:
     from vitrepro.inspection.run import inspect_checkpoint  # heavy imports after parsing
 
     results = inspect_checkpoint(cfg)
-    per_head = results.get("attention_distance", {}).pop("per_layer_per_head", None)
+    distance = results.get("attention_distance", {})
+    per_head = distance.pop("per_layer_per_head", None)
     print(json.dumps(results, indent=2))
     if per_head:
         means = ", ".join(f"{sum(layer) / len(layer):.1f}" for layer in per_head)
-        print(f"mean attention distance per layer (pixels): {means}")
+        uniform = distance["uniform_attention_distance"]
+        print(
+            f"mean attention distance per layer (pixels): {means}; uniform attention {uniform:.1f}"
+        )
     print(f"figures and inspection.json in {results['output_dir']}")
 
 

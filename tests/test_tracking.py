@@ -46,3 +46,11 @@ def test_atomic_json_leaves_no_temporary_files(tmp_path):
     write_json_atomic(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_atomic_files_get_the_permissions_open_would_give(tmp_path):
+    write_json_atomic(tmp_path / "summary.json", {"a": 1})
+    (tmp_path / "plain.json").write_text("{}")
+    # mkstemp creates 0600; a run summary on a shared cluster must stay readable by the team
+    mode = (tmp_path / "summary.json").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777

@@ -79,12 +79,17 @@ def git_revision(directory: str | Path) -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
+_UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write then rename, so a reader never sees half a file even if the writer is killed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it: readable by the team
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()

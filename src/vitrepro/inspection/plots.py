@@ -59,11 +59,13 @@ def plot_position_similarity(similarity: torch.Tensor, path: Path, title: str) -
 
 
 def plot_attention_distance(
-    distances: torch.Tensor, image_size: int, path: Path, title: str
+    distances: torch.Tensor, image_size: int, uniform: float, path: Path, title: str
 ) -> None:
-    """Figure 7 right / Figure 11: each head's mean attention distance, by layer."""
+    """Figure 7 right / Figure 11: each head's mean attention distance, by layer, with the
+    distance of uniform attention over all patches for reference."""
     figure, ax = plt.subplots(figsize=(5, 4))
     layers, heads = distances.shape
+    ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label="uniform attention")
     for head in range(heads):
         ax.scatter(range(1, layers + 1), distances[:, head].numpy(), s=14, label=f"head {head + 1}")
     ax.set_xlabel("network depth (layer)")
@@ -71,8 +73,7 @@ def plot_attention_distance(
     ax.set_ylim(0, image_size)
     ax.set_xticks(range(1, layers + 1))
     ax.grid(alpha=0.3)
-    if heads <= 16:
-        ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=2, handles=ax.get_legend_handles_labels()[0][:17])
     ax.set_title(title, fontsize=9)
     figure.tight_layout()
     save_figure_atomic(figure, path)

@@ -21,6 +21,7 @@ from vitrepro.errors import ConfigError
 from vitrepro.inspection.attention import (
     attention_rollout,
     mean_attention_distance,
+    patch_distances,
     record_attention,
 )
 from vitrepro.inspection.embeddings import (
@@ -129,14 +130,14 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         plot_filters(
             components,
             out / "filters.png",
-            f"Principal components of the patch-embedding filters: {name}",
+            f"Principal components of the patch-embedding filters\n{name}",
         )
         return {"components": len(components), "patch_size": list(components.shape[-2:])}
 
     def position_embeddings() -> dict[str, Any]:
         similarity = position_similarity(patch_grid_position_embeddings(backbone))
         plot_position_similarity(
-            similarity, out / "position_embeddings.png", f"Position embedding similarity: {name}"
+            similarity, out / "position_embeddings.png", f"Position embedding similarity\n{name}"
         )
         return {
             "mean_similarity_to_neighbours": _neighbour_similarity(similarity),
@@ -144,15 +145,18 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         }
 
     def attention_distance() -> dict[str, Any]:
+        uniform = float(patch_distances(grid, spacing).mean())
         plot_attention_distance(
             distances,
             image_size,
+            uniform,
             out / "attention_distance.png",
-            f"Mean attention distance over {len(images)} images: {name}",
+            f"Mean attention distance over {len(images)} images\n{name}",
         )
         return {
             "pixels_per_patch": spacing,
             "images": len(images),
+            "uniform_attention_distance": uniform,
             "per_layer_per_head": distances.tolist(),
         }
 
