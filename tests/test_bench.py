@@ -141,10 +141,11 @@ def test_speed_switches_do_not_change_what_is_learned(model, switches):
     # A speed switch trains the same weights as without it (up to float reassociation; SGD,
     # whose steps are proportional to the gradients, where Adam's sign-like first steps would
     # turn rounding noise in near-zero gradients into full-size updates).
-    def trained(extra: list[str]) -> dict[str, torch.Tensor]:
+    def trained(extra: list[str]) -> tuple[dict, dict]:
         case = TrainingCase(
-            name="switch", model="vit_tiny_p4", recipe="finetune_tiny", image_size=16, num_classes=10,
-            batch=4, precision="32-true", warmup_steps=1, steps=2, overrides=(*model, *extra),
+            name="switch", model="vit_tiny_p4", recipe="finetune_tiny", image_size=16,
+            num_classes=10, batch=4, precision="32-true", warmup_steps=1, steps=2,
+            overrides=(*model, *extra),
         )  # fmt: skip
         model_cfg, recipe, performance = compose_case(case)
         batch = (torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)),
