@@ -29,6 +29,8 @@ BAD_INPUTS = {
     "unknown-task": ([*TINY, "data.task=finetune"], "data.task=finetune"),
     "too-many-synthetic-classes": ([*TINY, "data.num_classes=1000"], "data.num_classes=1000"),
     "unknown-format": ([*TINY, "data.format=lmdb"], "data.format=lmdb"),
+    "bad-prefetch": ([*TINY, "performance.prefetch_factor=0"], "performance.prefetch_factor=0"),
+    "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),
     "misspelt-key": ([*TINY, "recipe.lrr=0.1"], "+recipe.lrr=0.1"),
     "unknown-model": (["model=vit_b99"], "model/vit_b99"),
     "bad-fewshot-target": (

@@ -18,6 +18,7 @@ from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
 from vitrepro.models.checkpoints import HEAD_MODES, resolve_checkpoint
 from vitrepro.models.vit import POSITION_EMBEDDINGS
+from vitrepro.performance import DEFAULTS
 
 
 def _positive(key: str, value: Any) -> None:
@@ -164,6 +165,22 @@ def check_trainer(trainer: dict[str, Any]) -> None:
         )
 
 
+def check_performance(performance: dict[str, Any]) -> None:
+    """The speed switches (``vitrepro.performance``): known keys, booleans, a positive
+    prefetch factor."""
+    for key, value in performance.items():
+        name = f"performance.{key}"
+        if key not in DEFAULTS:
+            raise ConfigError(name, value, f"unknown switch; choose from {', '.join(DEFAULTS)}")
+        if key == "prefetch_factor":
+            if value is not None:
+                _positive(name, value)
+        elif key == "pin_memory":
+            _one_of(name, value, ("auto", True, False))
+        elif not isinstance(value, bool):
+            raise ConfigError(name, value, "use true or false")
+
+
 def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = True) -> None:
     """Raise ``ConfigError`` for the first user mistake in a resolved run config. Planning a
     study for another machine: ``paths=False`` and ``devices=False`` skip what only that
@@ -173,4 +190,5 @@ def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = Tru
     check_data(cfg["data"], fewshot=bool(cfg.get("evaluation")), paths=paths)
     check_model(cfg["model"], cfg["data"])
     check_recipe(cfg["recipe"])
+    check_performance(cfg.get("performance") or {})
     plan_batch(cfg["recipe"], cfg["trainer"])
