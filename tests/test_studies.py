@@ -138,8 +138,8 @@ def test_wandb_records_use_the_same_axes_and_metrics():
 
 
 def test_unknown_study_and_profile_are_one_line_errors(capsys):
-    assert main(["fig9"]) == 2
-    assert "study=fig9" in capsys.readouterr().err
+    assert main(["fig99"]) == 2
+    assert "study=fig99" in capsys.readouterr().err
     assert main(["fig3", "--profile", "huge"]) == 2
     assert "profile=huge" in capsys.readouterr().err
 
