@@ -101,42 +101,31 @@ def _tiny_bit(batch: int, precision: str, warmup: int, steps: int) -> TrainingCa
     )
 
 
+def _flag(name: str, key: str, case: TrainingCase) -> Switch:
+    """A boolean config switch, ``key=false`` against ``key=true``."""
+    off, on = {"overrides": [f"{key}=false"]}, {"overrides": [f"{key}=true"]}
+    return switch(name, f"{key}=false -> true", case, off, on)
+
+
 def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[Switch, ...]:
     """Every switchable optimisation on ``vit`` (channels_last on ``resnet``, a convnet)."""
-    other = "32-true" if vit.precision == "bf16-mixed" else "bf16-mixed"
-    precisions = {"off": {"precision": other}, "on": {"precision": vit.precision}}
-    if vit.precision == "32-true":  # bf16 autocast is the optimisation: off is fp32
-        precisions = {"off": {"precision": "32-true"}, "on": {"precision": "bf16-mixed"}}
     items = [
-        switch("bf16_autocast", "trainer.precision=32-true -> bf16-mixed", vit, **precisions),
         switch(
-            "foreach_optimizer",
-            "recipe.optimizer.foreach=false -> true",
+            "bf16_autocast",
+            "trainer.precision=32-true -> bf16-mixed",
             vit,
-            {"overrides": ["recipe.optimizer.foreach=false"]},
-            {"overrides": ["recipe.optimizer.foreach=true"]},
+            {"precision": "32-true"},
+            {"precision": "bf16-mixed"},
         ),
-        switch(
-            "fused_optimizer",
-            "recipe.optimizer.fused=false -> true",
-            vit,
-            {"overrides": ["recipe.optimizer.fused=false"]},
-            {"overrides": ["recipe.optimizer.fused=true"]},
+        *(
+            _flag(name, key, vit)
+            for name, key in (
+                ("foreach_optimizer", "recipe.optimizer.foreach"),
+                ("fused_optimizer", "recipe.optimizer.fused"),
+                ("fused_attention", "performance.fused_attention"),
+            )
         ),
-        switch(
-            "fused_attention",
-            "performance.fused_attention=false -> true",
-            vit,
-            {"overrides": ["performance.fused_attention=false"]},
-            {"overrides": ["performance.fused_attention=true"]},
-        ),
-        switch(
-            "channels_last",
-            "performance.channels_last=false -> true",
-            resnet,
-            {"overrides": ["performance.channels_last=false"]},
-            {"overrides": ["performance.channels_last=true"]},
-        ),
+        _flag("channels_last", "performance.channels_last", resnet),
     ]
     if compiled:  # each repeat pays a compilation: only where a run is long enough to matter
         items.append(
