@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,14 @@ class Profile:
     matmul_seconds: float = 0.2  # each timed batch of products at least this long
 
 
-def _tiny_vit(batch: int, precision: str, warmup: int, steps: int, **extra: Any) -> TrainingCase:
+def _tiny(
+    model: str, batch: int, precision: str, warmup: int, steps: int, **extra: Any
+) -> TrainingCase:
+    """A tiny-profile model (``vit_tiny_p4``, ``bit_tiny``) on 32-px images, 10 classes."""
     label = "fp32" if precision == "32-true" else "bf16"
     return TrainingCase(
-        name=f"vit_tiny_p4_32px_b{batch}_{label}",
-        model="vit_tiny_p4",
+        name=f"{model}_32px_b{batch}_{label}",
+        model=model,
         recipe="tiny",
         image_size=32,
         num_classes=10,
@@ -67,6 +71,10 @@ def _tiny_vit(batch: int, precision: str, warmup: int, steps: int, **extra: Any)
         steps=steps,
         **extra,
     )
+
+
+_tiny_vit = partial(_tiny, "vit_tiny_p4")
+_tiny_bit = partial(_tiny, "bit_tiny")
 
 
 def _vit_b16(batch: int, precision: str, warmup: int, steps: int, **extra: Any) -> TrainingCase:
@@ -83,21 +91,6 @@ def _vit_b16(batch: int, precision: str, warmup: int, steps: int, **extra: Any) 
         warmup_steps=warmup,
         steps=steps,
         **extra,
-    )
-
-
-def _tiny_bit(batch: int, precision: str, warmup: int, steps: int) -> TrainingCase:
-    label = "fp32" if precision == "32-true" else "bf16"
-    return TrainingCase(
-        name=f"bit_tiny_32px_b{batch}_{label}",
-        model="bit_tiny",
-        recipe="tiny",
-        image_size=32,
-        num_classes=10,
-        batch=batch,
-        precision=precision,
-        warmup_steps=warmup,
-        steps=steps,
     )
 
 
