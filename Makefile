@@ -9,15 +9,17 @@ BENCH_ARGS ?=
 PROFILE ?= tiny
 SOURCE  ?= local
 SWEEP   ?=
-JOBS    ?= 1
+JOBS    ?= 2
 LAUNCHER ?= local
+SEEDS   ?=
+SEED    ?= 0
 STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $(LAUNCHER) \
-             $(if $(SWEEP),--sweep $(SWEEP))
+             $(if $(SWEEP),--sweep $(SWEEP)) $(if $(SEEDS),--seeds $(SEEDS) --seed $(SEED))
 
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
 .PHONY: help install train test test-fast lint format clean bench inspect \
-        reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8
+        reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -42,6 +44,9 @@ reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same optio
 
 reproduce-fig5: install ## Figure 5, transfer vs pre-training compute (same options)
 	$(BIN)/python -m vitrepro.studies.run fig5 $(STUDY_ARGS)
+
+reproduce-tuning: install ## the tiny studies' tuning grid (both families, same grid), chosen on validation
+	$(BIN)/python -m vitrepro.studies.run tuning $(STUDY_ARGS)
 
 reproduce-table8: install ## Table 8, position embeddings ablation (same options)
 	$(BIN)/python -m vitrepro.studies.run table8 $(STUDY_ARGS)

@@ -91,26 +91,36 @@ class ImageClassifier(pl.LightningModule):
         self.val_top1.update(logits, labels)
         self.val_top5.update(logits, labels)
 
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:  # two batches of an untrained model: not a result
-            for metric in (self.val_loss, self.val_top1, self.val_top5, self.val_real_top1):
-                metric.reset()
-            return
-        top1 = self.val_top1.compute()
-        self.val_top1_best.update(top1)
-        self.log_dict(
-            {
-                "val/loss": self.val_loss.compute(),
-                "val/top1": top1,
-                "val/top5": self.val_top5.compute(),
-                "val/top1_best": self.val_top1_best.compute(),
-            },
-            prog_bar=True,
-        )
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        """The held-out test split: the same measurement as validation, logged as ``test/``."""
+        self.validation_step(batch, batch_idx)
+
+    def _evaluation_metrics(self, prefix: str) -> dict[str, torch.Tensor]:
+        metrics = {
+            f"{prefix}/loss": self.val_loss.compute(),
+            f"{prefix}/top1": self.val_top1.compute(),
+            f"{prefix}/top5": self.val_top5.compute(),
+        }
         if self.val_real_top1.update_count:
-            self.log("val/real_top1", self.val_real_top1.compute())
+            metrics[f"{prefix}/real_top1"] = self.val_real_top1.compute()
+        return metrics
+
+    def _reset_evaluation(self) -> None:
         for metric in (self.val_loss, self.val_top1, self.val_top5, self.val_real_top1):
             metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # two batches of an untrained model: not a result
+            self._reset_evaluation()
+            return
+        metrics = self._evaluation_metrics("val")
+        self.val_top1_best.update(metrics["val/top1"])
+        self.log_dict({**metrics, "val/top1_best": self.val_top1_best.compute()}, prog_bar=True)
+        self._reset_evaluation()
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._evaluation_metrics("test"))
+        self._reset_evaluation()
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer, scheduler = build_optimizer(self.model, self.recipe, self.total_steps)

@@ -202,6 +202,8 @@ def _fit_and_summarise(
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    if getattr(datamodule, "num_test", 0):  # the held-out test split, measured once, at the end
+        final |= trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)
     summary = {
@@ -270,6 +272,7 @@ def _transfer(
     for name, result in summary["transfer"].items():
         scores[f"transfer/{name}/top1"] = result["final"].get("val/top1")
         scores[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
+        scores[f"transfer/{name}/test_top1"] = result["final"].get("test/top1")
     for logger in loggers:
         if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
             logger.experiment.summary.update(scores)

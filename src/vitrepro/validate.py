@@ -74,6 +74,8 @@ def check_data(
     if "generator" in data:  # the synthetic data: a task may use half of all glyph sets
         generator = data["generator"] or {}
         sets = math.comb(generator.get("num_glyphs", 16), generator.get("glyphs_per_class", 2))
+        if generator.get("relational"):  # two classes (row, column) per glyph pair
+            sets *= 2
         if data["num_classes"] > sets // 2:
             raise ConfigError(
                 f"{key}.num_classes",

@@ -1,7 +1,8 @@
 """Datasets and datamodules."""
 
 from vitrepro.data.build import FORMATS, build_datamodule
-from vitrepro.data.datamodules import CIFARDataModule, ImageFolderDataModule, SyntheticDataModule
+from vitrepro.data.cifar import CIFARDataModule
+from vitrepro.data.datamodules import ImageFolderDataModule, SyntheticDataModule
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 
 __all__ = [

@@ -13,7 +13,8 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from vitrepro.data.datamodules import CIFARDataModule, ImageFolderDataModule, SyntheticDataModule
+from vitrepro.data.cifar import CIFARDataModule
+from vitrepro.data.datamodules import ImageFolderDataModule, SyntheticDataModule
 from vitrepro.data.streaming import ShardsDataModule
 from vitrepro.errors import ConfigError
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import pickle
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from vitrepro.data.glyph_pairs import GlyphPairs, GlyphPairSpec
 from vitrepro.data.preprocessing import (
     UNIT_RANGE_MEAN_STD,
     eval_transform,
@@ -31,6 +31,9 @@ from vitrepro.data.preprocessing import (
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
 from vitrepro.performance import loader_options
+
+# data.generator.version -> (spec, dataset) of the embedded generator
+GENERATORS = {1: (MotifSpec, MotifCompositions), 2: (GlyphPairSpec, GlyphPairs)}
 
 
 class EpochShuffle(Sampler[int]):
@@ -80,6 +83,7 @@ class _ImageDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None  # held out from selection; only some data has one
         self.performance: dict[str, Any] = {}  # DataLoader switches, set by build_datamodule
 
     @property
@@ -114,7 +118,8 @@ class _ImageDataModule(pl.LightningDataModule):
         """(support pool, test set) with evaluation pre-processing, for few-shot evaluation;
         the pool keeps at most ``per_class`` random examples of each class."""
         self.setup("fit")
-        return per_class_subset(self.train_set, per_class), self.val_set
+        test = self.test_set if self.test_set is not None else self.val_set
+        return per_class_subset(self.train_set, per_class), test
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -122,9 +127,14 @@ class _ImageDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
 
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
 
 class SyntheticDataModule(_ImageDataModule):
-    """The embedded motif-composition dataset (``data/synthetic.py``): no files, no network."""
+    """The embedded dataset: ``generator.version`` 2 is the glyph-pair generator
+    (``data/glyph_pairs.py``), 1 the motif compositions (``data/synthetic.py``); no files, no
+    network. ``num_test`` images of an independent stream are the held-out test set."""
 
     def __init__(
         self,
@@ -133,6 +143,7 @@ class SyntheticDataModule(_ImageDataModule):
         image_size: int = 32,
         num_train: int = 50_000,
         num_val: int = 2_000,
+        num_test: int = 0,
         task: str = "pretrain",
         seed: int = 0,
         generator: dict | None = None,
@@ -140,13 +151,16 @@ class SyntheticDataModule(_ImageDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
-        self.num_train, self.num_val = int(num_train), int(num_val)
-        self.spec = MotifSpec(
+        self.num_train, self.num_val, self.num_test = int(num_train), int(num_val), int(num_test)
+        knobs = {k: tuple(v) if isinstance(v, list) else v for k, v in (generator or {}).items()}
+        version = knobs.pop("version", 1)
+        spec_type, self.dataset_type = GENERATORS[version]
+        self.spec = spec_type(
             num_classes=self.num_classes,
             image_size=self.image_size,
             task=task,
             seed=int(seed),
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in (generator or {}).items()},
+            **knobs,
         )
 
     @property
@@ -154,8 +168,10 @@ class SyntheticDataModule(_ImageDataModule):
         return self.num_train
 
     def setup(self, stage: str | None = None) -> None:
-        self.train_set = MotifCompositions(self.spec, "train", self.num_train)
-        self.val_set = MotifCompositions(self.spec, "val", self.num_val)
+        self.train_set = self.dataset_type(self.spec, "train", self.num_train)
+        self.val_set = self.dataset_type(self.spec, "val", self.num_val)
+        if self.num_test:
+            self.test_set = self.dataset_type(self.spec, "test", self.num_test)
 
 
 class WithReaLLabels(Dataset):
@@ -265,65 +281,3 @@ class ImageFolderDataModule(_ImageDataModule):
                 f"{self.root / self.train_dir} has {found} class folders; "
                 f"set data.num_classes={found} or point data.root at the full dataset",
             )
-
-
-class _CIFARFromDisk:
-    """torchvision's CIFAR reader on its on-disk python format; never downloads.
-
-    The archive's md5 check is replaced by a presence check, so re-packed copies (and the
-    tests' small generated ones) load too.
-    """
-
-    def _check_integrity(self) -> bool:
-        files = [*self.train_list, *self.test_list]
-        return all((Path(self.root) / self.base_folder / name).is_file() for name, _ in files)
-
-    def _load_meta(self) -> None:
-        path = Path(self.root) / self.base_folder / self.meta["filename"]
-        if not path.is_file():
-            raise RuntimeError(f"{path} not found")
-        with path.open("rb") as handle:
-            self.classes = pickle.load(handle, encoding="latin1")[self.meta["key"]]
-        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-
-
-class CIFAR10FromDisk(_CIFARFromDisk, datasets.CIFAR10):
-    pass
-
-
-class CIFAR100FromDisk(_CIFARFromDisk, datasets.CIFAR100):
-    pass
-
-
-CIFAR_READERS = {"cifar10": CIFAR10FromDisk, "cifar100": CIFAR100FromDisk}
-
-
-class CIFARDataModule(ImageFolderDataModule):
-    """CIFAR-10 / CIFAR-100 (the paper's transfer targets, Table 2 and Figure 5) from ``root``
-    holding ``cifar-10-batches-py`` or ``cifar-100-python``; the official train/test split,
-    upsampled to the fine-tuning resolution with the image-folder module's transforms."""
-
-    def __init__(self, *args, variant: str = "cifar10", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if variant not in CIFAR_READERS:
-            raise ConfigError("data.variant", variant, f"choose one of {sorted(CIFAR_READERS)}")
-        self.reader = CIFAR_READERS[variant]
-
-    def _read(self, train: bool, transform: v2.Compose) -> Dataset:
-        try:
-            return self.reader(str(self.root), train=train, transform=transform, download=False)
-        except RuntimeError as error:
-            raise ConfigError(
-                "data.root", self.root, f"no CIFAR files there ({error}); set paths.data_root"
-            ) from error
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            self.train_set = self._read(True, self.train_transform)
-            self.val_set = self._read(False, self.eval_transform)
-            self._num_train = len(self.train_set)
-            self._check_declared_size(self._num_train)
-
-    def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
-        self.setup("fit")
-        return per_class_subset(self._read(True, self.eval_transform), per_class), self.val_set

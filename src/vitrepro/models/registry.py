@@ -22,6 +22,7 @@ DESCRIPTIVE_KEYS = (
     "name",
     "image_size",
     "lr",
+    "weight_decay",
     "epochs",
     "pretrained",
     "pretrained_head",

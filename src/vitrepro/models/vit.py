@@ -21,6 +21,7 @@ from timm.models.vision_transformer import Attention, VisionTransformer
 from torch import nn
 from torch.nn import functional as F
 
+from vitrepro.models.bit import cifar_stem
 from vitrepro.models.heads import Classifier
 from vitrepro.models.registry import register
 
@@ -181,12 +182,14 @@ def hybrid_classifier(
     backbone_channels: list[int] = (256, 512, 1024, 2048),
     backbone_stem_channels: int = 64,
     backbone_norm_groups: int = 32,
+    backbone_stem: str = "bit",
     **vit_kwargs,
 ) -> Classifier:
     """R50+ViT (Sections 3.1 and 4.1): a BiT ResNet-v2 feature map cut into 1x1 patches.
 
     ``backbone_layers`` [3, 4, 9] is the /16 variant (stage 4 removed, its blocks moved into
-    stage 3) and [3, 4, 6, 3] the /32 variant (stage-4 output of a regular ResNet-50).
+    stage 3) and [3, 4, 6, 3] the /32 variant (stage-4 output of a regular ResNet-50);
+    ``backbone_stem="cifar"`` gives small images a 3x3/1 stem (``models.bit.cifar_stem``).
     """
     layers = list(backbone_layers)
     cnn = ResNetV2(
@@ -200,4 +203,6 @@ def hybrid_classifier(
         conv_layer=partial(StdConv2dSame, eps=1e-8),
         norm_layer=partial(GroupNormAct, num_groups=backbone_norm_groups),
     )
+    if backbone_stem == "cifar":  # 3x3/1 for small images (models/bit.py)
+        cifar_stem(cnn, backbone_stem_channels, partial(StdConv2dSame, eps=1e-8))
     return vit_classifier(embed_layer=partial(HybridEmbed, backbone=cnn), **vit_kwargs)

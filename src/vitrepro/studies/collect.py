@@ -26,6 +26,7 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
     for name, result in summary.get("transfer", {}).items():
         metrics[f"transfer/{name}/top1"] = result["final"].get("val/top1")
         metrics[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
+        metrics[f"transfer/{name}/test_top1"] = result["final"].get("test/top1")
     for key in ("train_exaflops", "forward_flops", "images_seen", "wall_time_s", "num_params"):
         if key in summary:
             metrics[key] = summary[key]

@@ -227,6 +227,7 @@ FIGURES = {
     "fewshot_subsets": Figure(fig4_reference, _plot_categorical),
     "compute_scaling": Figure(fig5_reference, _plot_compute),
     "posemb_ablation": Figure(table8_reference, _plot_bars),
+    "tuning": Figure(unpublished_reference, _plot_categorical),
     "classifier_ablation": Figure(
         unpublished_reference, partial(_plot_lines, log_x=False, scale=1.0)
     ),

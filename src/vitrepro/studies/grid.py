@@ -58,3 +58,17 @@ def expand_grid(sweep: dict[str, Any]) -> list[GridPoint]:
         GridPoint(tuple(zip(keys, combo, strict=True)), varying)
         for combo in itertools.product(*choices)
     ]
+
+
+def with_seeds(points: list[GridPoint], seeds: int, first: int = 0) -> list[GridPoint]:
+    """Every point once per seed ``first .. first + seeds - 1`` (the ``seed`` axis replaced),
+    in W&B's argument order; the seed is a varying axis when there are several."""
+    out = []
+    for point in points:
+        fixed = [(k, v) for k, v in point.params if k != "seed"]
+        varying = tuple(k for k in point.varying if k != "seed")
+        varying += ("seed",) if seeds > 1 else ()
+        for seed in range(first, first + seeds):
+            params = tuple(sorted([*fixed, ("seed", seed)]))
+            out.append(GridPoint(params, tuple(sorted(varying))))
+    return out

@@ -25,7 +25,7 @@ import yaml
 from vitrepro.errors import ConfigError
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
-from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
+from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
 from vitrepro.tracking import write_text_atomic
 from vitrepro.transfer import PROJECT_ROOT, finished_summary
 
@@ -44,11 +44,30 @@ def load_study(name: str, profile: str) -> dict[str, Any]:
     return study
 
 
-def study_points(profile: dict[str, Any]) -> list[GridPoint]:
+def study_points(
+    profile: dict[str, Any], seeds: int | None = None, first_seed: int = 0
+) -> list[GridPoint]:
     """Every run of the profile's sweep, or of its sweeps one after another (Figure 8 varies
-    one model dimension per sweep)."""
+    one model dimension per sweep); ``seeds``: each once per seed from ``first_seed`` instead
+    of the sweep's own seeds."""
     sweeps = profile["sweep"] if isinstance(profile["sweep"], list) else [profile["sweep"]]
-    return [point for sweep in sweeps for point in expand_grid(load_sweep(PROJECT_ROOT / sweep))]
+    points = [p for sweep in sweeps for p in expand_grid(load_sweep(PROJECT_ROOT / sweep))]
+    return with_seeds(points, seeds, first_seed) if seeds else points
+
+
+def run_pool(study: dict[str, Any], output: str, profile: str) -> Path:
+    """Where a study's runs live: ``runs`` names a pool that studies share (a run with the
+    same arguments is then run once for all of them), else the study's own folder."""
+    return (Path(output) / "studies" / study.get("runs", study["name"]) / profile).resolve()
+
+
+def child_environment(jobs: int) -> dict[str, str]:
+    """The runs' environment: the CPU cores split between the ``jobs`` running at once
+    (two runs of two threads on two cores are several times slower than two of one)."""
+    env = dict(os.environ)
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    return env
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -71,7 +90,7 @@ def point_command(point: GridPoint, run_dir: Path, launcher: str = "local") -> l
 
 
 def run_point(
-    point: GridPoint, run_dir: Path, log_dir: Path, launcher: str = "local"
+    point: GridPoint, run_dir: Path, log_dir: Path, launcher: str = "local", jobs: int = 1
 ) -> tuple[GridPoint, int, float]:
     """Run one grid point; its output goes to ``<log_dir>/<point>.log``."""
     command = point_command(point, run_dir, launcher)
@@ -79,7 +98,11 @@ def run_point(
     started = time.time()
     with open(log_dir / f"{point.slug}.log", "a") as log:
         returncode = subprocess.run(
-            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_environment(jobs),
         ).returncode
     return point, returncode, time.time() - started
 
@@ -103,7 +126,9 @@ def run_grid(
                     break
                 log_dir = study_dir / "logs"
                 running.add(
-                    pool.submit(run_point, point, study_dir / point.slug, log_dir, launcher)
+                    pool.submit(
+                        run_point, point, study_dir / point.slug, log_dir, launcher, jobs
+                    )
                 )
             if not running:
                 return failed
@@ -148,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", help="a conf/study/<name>.yaml name (fig3, table8, ...) or path")
     parser.add_argument("--profile", default="tiny", help="tiny (CPU, minutes) | full (paper)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--seeds", type=int, help="seeds per grid point (default: the sweep's)")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed, with --seeds")
     parser.add_argument("--launcher", default="local", choices=["local", "slurm"])
     parser.add_argument("--source", default="local", choices=["local", "wandb"])
     parser.add_argument(
@@ -160,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_study(args.study, args.profile)
         profile = study["profiles"][args.profile]
-        points = study_points(profile)
-        study_dir = (Path(args.output) / "studies" / study["name"] / args.profile).resolve()
+        points = study_points(profile, args.seeds, args.seed)
+        study_dir = run_pool(study, args.output, args.profile)
         failed = []
         if args.source == "wandb":
             history = profile["metric"] if profile["x_axis"] == "step" else ()
