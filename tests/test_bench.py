@@ -1,4 +1,4 @@
-"""``python -m vitrepro.bench`` (issue 7) in its tiny profile: it finishes, writes a valid JSON
+"""``python -m vitrepro.bench`` in its tiny profile: it finishes, writes a valid JSON
 record and every ratio is finite and positive. No timing is asserted: speed is measured in the
 benchmark, never in tests."""
 

@@ -27,7 +27,9 @@ PARAMS_WITHOUT_HEAD = {
     "bit_r152x1": (58_136_128, "resnetv2_152x1_bit"),
     "bit_r152x2": (232_238_208, "resnetv2_152x2_bit"),
     "bit_r200x3": (562_488_000, None),
+    "bit_micro": (127_024, None),
     "bit_tiny": (504_464, None),
+    "hybrid_micro": (498_736, None),
     "hybrid_tiny": (843_664, None),
     "r50_vit_b16": (97_890_112, "vit_base_r50_s16_224"),
     "r50_vit_b32": (110_176_832, None),
@@ -43,6 +45,7 @@ PARAMS_WITHOUT_HEAD = {
     "vit_s16": (21_665_664, "vit_small_patch16_224"),
     "vit_s32": (22_493_952, "vit_small_patch32_224"),
     "vit_ti16": (5_524_416, "vit_tiny_patch16_224"),
+    "vit_micro_p4": (458_592, None),
     "vit_tiny_p4": (808_064, None),
     "vit_tiny_p8": (820_352, None),  # p4 + 8x8 patch weights - 48 position embeddings
 }
@@ -59,13 +62,25 @@ def test_every_config_has_a_fixed_parameter_count():
 @pytest.mark.parametrize("name", MODELS)
 def test_parameter_counts(name):
     expected, timm_name = PARAMS_WITHOUT_HEAD[name]
-    size = 32 if "tiny" in name else 224
+    size = 32 if "tiny" in name or "micro" in name else 224
     card = model_card(model_cfg(name), size, num_classes=1000, images=None, epochs=None)
     assert card["params_without_head"] == expected
     if timm_name and timm_name in timm.list_models():
         with torch.device("meta"):
             reference = timm.create_model(timm_name, num_classes=0)
         assert sum(p.numel() for p in reference.parameters()) == expected
+
+
+def test_cifar_stem_keeps_the_resolution_of_small_images():
+    """BiT's stem (7x7/2 + max-pool) leaves a 1x1 map of a 32-px image after four stages; the
+    CIFAR stem (3x3/1) leaves 4x4, and the hybrid's three stages an 8x8 grid of 64 tokens."""
+    images = torch.zeros(1, 3, 32, 32)
+    bit = build_model(model_cfg("bit_micro"), 10, 32)
+    assert bit.backbone.forward_features(images).shape[-2:] == (4, 4)
+    strided = build_model(model_cfg("bit_micro", "model.stem=bit"), 10, 32)
+    assert strided.backbone.forward_features(images).shape[-2:] == (1, 1)
+    hybrid = build_model(model_cfg("hybrid_micro"), 10, 32)
+    assert hybrid.backbone.patch_embed.num_patches == 64
 
 
 def test_table1_rounding_holds():

@@ -62,7 +62,7 @@ def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value
         else:  # transfer/<name>/best_top1
             name = metric.split("/")[1]
             summary.setdefault("transfer", {})[name] = {
-                "final": {"val/top1": value},
+                "final": {"val/top1": value, "test/top1": value},
                 "best": {"val/top1": value},
             }
             config["transfer"][name] = []
@@ -104,8 +104,12 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     for axis in series_axes(spec):
         assert set(table[axis].astype(str)) <= set(map(str, spec["labels"][axis]))
     comparison = (tmp_path / "out" / f"{study_name}_{profile}_vs_paper.md").read_text()
-    assert comparison.startswith("| series | x | ours | paper |")
-    assert len(comparison.strip().splitlines()) == len(table) + 2
+    assert comparison.startswith("| series | x | ours | sd | seeds | paper |")
+    rows = comparison.split("\n\n")[0].strip().splitlines()[2:]  # one per point, seeds merged
+    group = ["series", "x", "step"] if spec["x_axis"] == "step" else ["series", "x"]
+    assert len(rows) == len(table.groupby(group))
+    seeds = len({dict(p.params).get("seed") for p in points})
+    assert all(row.split(" | ")[4] == str(seeds) for row in rows)
 
 
 def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
@@ -114,7 +118,7 @@ def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
     fabricate_summary(tmp_path / "run", point, ["fewshot/imagenet/5shot"], 0.6)
     write_results(study, "full", local_records([tmp_path / "run"]), tmp_path / "out")
     rows = (tmp_path / "out" / "fig4_full_vs_paper.md").read_text().splitlines()
-    assert rows[2] == "| ViT-L/16 | 90M | 60.0 | 70.0 |"  # Figure 4 read-off: 70.0
+    assert rows[2] == "| ViT-L/16 | 90M | 60.0 |  | 1 | 70.0 |"  # Figure 4 read-off: 70.0
 
 
 def test_wandb_records_use_the_same_axes_and_metrics():

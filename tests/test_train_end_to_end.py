@@ -13,7 +13,7 @@ from conftest import TINY_BIT, TINY_DATA, TINY_VIT
 
 
 def _wandb_summary(offline_run_dir) -> dict:
-    """Read an offline run back the way NOTES.md measured: `wandb leet inspect --summary`."""
+    """Read an offline run back as a user would: `wandb leet inspect --summary`."""
     wandb_cli = [sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json"]
     proc = subprocess.run([*wandb_cli, str(offline_run_dir)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

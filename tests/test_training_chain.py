@@ -244,3 +244,23 @@ def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
         assert resume_from("auto", tmp_path) == str(paths[-1])
     os.utime(paths[0], (2000, 2000))
     assert resume_from("auto", tmp_path) == str(paths[0])
+
+
+def test_glyph_runs_score_their_held_out_test_split_after_training(train):
+    """Pre-training and its fine-tune each measure the test split once, at the end."""
+    data = ["data=glyphs", "data.num_train=64", "data.num_val=32", "data.num_test=48"]
+    child = [*data, "data.task=transfer", "recipe=finetune_tiny", "recipe.steps=2"]
+    child += ["recipe.global_batch_size=16", "recipe.schedule.warmup_steps=1", "evaluation=none"]
+    transfer = "transfer.glyphs_transfer=[" + ",".join(f"'{o}'" for o in child) + "]"
+    overrides = [*data, *TINY_VIT, "recipe.global_batch_size=16", "recipe.steps=2"]
+    overrides += ["recipe.schedule.warmup_steps=1", "evaluation=none", "logger=none"]
+    result = train(*overrides, "trainer.enable_progress_bar=false", "transfer=glyphs", transfer)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    assert 0 <= summary["final"]["test/top1"] <= 1 and "val/top1" in summary["final"]
+    fine_tuned = summary["transfer"]["glyphs_transfer"]["final"]
+    assert 0 <= fine_tuned["test/top1"] <= 1
+    child_summary = json.loads(
+        (ROOT / summary["transfer"]["glyphs_transfer"]["run_dir"] / "summary.json").read_text()
+    )
+    assert child_summary["config"]["data"]["num_test"] == 48

@@ -1,4 +1,4 @@
-"""One tracked training run, in the order of DESIGN.md's "path of one run".
+"""One tracked training run, in one straight path:
 
 validate config -> datamodule -> model -> LightningModule -> loggers -> Trainer -> fit ->
 final evaluation -> ``summary.json`` in the run directory and the same record in the tracker.
@@ -42,7 +42,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _destroy_process_group() -> None:
-    # Without this, about 1 in 8 gloo runs aborts at exit (NOTES.md, "Lightning DDP on CPU").
+    # Without this, about 1 in 8 gloo runs aborts at exit (measured on 2-core CPUs with gloo).
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -16,6 +16,7 @@ from vitrepro.data.build import FORMATS
 from vitrepro.data.synthetic import TASKS
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
+from vitrepro.models.bit import STEMS
 from vitrepro.models.checkpoints import HEAD_MODES, resolve_checkpoint
 from vitrepro.models.vit import POSITION_EMBEDDINGS
 from vitrepro.performance import DEFAULTS
@@ -36,6 +37,8 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     _one_of("model.classifier", model.get("classifier"), ("token", "gap"))
     _one_of("model.position_embedding", model.get("position_embedding"), POSITION_EMBEDDINGS)
     _one_of("model.pretrained_head", model.get("pretrained_head"), HEAD_MODES)
+    _one_of("model.stem", model.get("stem"), STEMS)
+    _one_of("model.backbone_stem", model.get("backbone_stem"), STEMS)
     _one_of(
         "model.posemb_interpolation",
         model.get("posemb_interpolation"),

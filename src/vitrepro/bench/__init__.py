@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m vitrepro.bench`` (issue 7, "Performance: make bench").
+"""``make bench`` / ``python -m vitrepro.bench``.
 
 One process measures, each against a baseline measured in the same run (several interleaved
 repetitions, median), and writes one JSON record:

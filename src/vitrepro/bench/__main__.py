@@ -1,4 +1,4 @@
-"""``python -m vitrepro.bench [--profile tiny|cpu|gpu] [--out PATH] [--repeats N]`` (issue 7).
+"""``python -m vitrepro.bench [--profile tiny|cpu|gpu] [--out PATH] [--repeats N]``.
 
 Runs the measurements of this package in one process, prints a table and writes the JSON
 record atomically (after every section, with ``"complete": false`` until the end, so a run

@@ -1,4 +1,4 @@
-"""Data-pipeline speed (issue 7): shards -> decode -> Inception crop -> flip -> tensor, images/s
+"""Data-pipeline speed: shards -> decode -> Inception crop -> flip -> tensor, images/s
 per worker against torchvision ImageFolder + PIL on the same JPEGs, and against the model's
 consumption rate. The measurement is ``vitrepro.data.bench_decode``'s; this adds the
 comparison with training images/s measured in the same run."""

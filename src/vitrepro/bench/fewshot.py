@@ -1,4 +1,4 @@
-"""Few-shot evaluation time (issue 7; the linear few-shot evaluation of Section 4.1).
+"""Few-shot evaluation time (the linear few-shot evaluation of Section 4.1).
 
 ``vitrepro.eval.fewshot.fewshot_accuracies`` solves every (shots x seeds) ridge-regression
 problem of a dataset in one batched call in the primal form. The baseline solves each problem

@@ -1,5 +1,5 @@
-"""This machine's dense matmul rate per dtype: the denominator of model FLOPs utilisation
-(issue 7). A square ``n x n`` by ``n x n`` product counts ``2 n^3`` FLOPs."""
+"""This machine's dense matmul rate per dtype: the denominator of model FLOPs utilisation.
+A square ``n x n`` by ``n x n`` product counts ``2 n^3`` FLOPs."""
 
 from __future__ import annotations
 

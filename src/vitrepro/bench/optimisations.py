@@ -1,4 +1,4 @@
-"""What each speed switch changes (issue 7): our Lightning training step with the switch off
+"""What each speed switch changes: our Lightning training step with the switch off
 and on, on the same model, batch and data, in this process; the speed-up is the median of
 per-repeat time ratios (off / on), the order alternating between repeats.
 

@@ -1,4 +1,4 @@
-"""Training-step speed and model FLOPs utilisation (issue 7).
+"""Training-step speed and model FLOPs utilisation.
 
 The project's path, ``ImageClassifier`` in a real ``pl.Trainer`` (no logger, checkpointing or
 progress bar), against a bare PyTorch loop with the same model class and initial weights, the

@@ -1,7 +1,7 @@
 """Lightning DataModules: each knows its number of classes, image size and training-set size.
 
-``data/build.py`` picks one by ``data.format``. The run builds the datamodule first (DESIGN.md,
-"The path of one run") because the model and the schedule depend on these three numbers.
+``data/build.py`` picks one by ``data.format``. The run builds the datamodule first because the
+model and the schedule depend on these three numbers.
 """
 
 from __future__ import annotations

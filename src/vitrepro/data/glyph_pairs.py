@@ -38,13 +38,16 @@ from vitrepro.data.synthetic import SPLITS, TASKS, hashed_uniforms
 
 _TEMPLATE = 5  # glyph templates are 5x5; strokes join neighbouring points of a 3x3 lattice
 _LATTICE = [(r, c) for r in (0, 2, 4) for c in (0, 2, 4)]
+# Half the extent of what a glyph of side s changes in the image: s/2 plus the half template
+# cell over which bilinear sampling fades the outer strokes out.
+REACH = 0.5 + 0.5 / _TEMPLATE
 
 
 @dataclass(frozen=True)
 class GlyphPairSpec:
     """Knobs of generator v2; the defaults are the tiny profile's (32 px, 4-px patches)."""
 
-    num_classes: int = 20
+    num_classes: int = 10
     image_size: int = 32
     task: str = "pretrain"
     seed: int = 0
@@ -67,7 +70,7 @@ class GlyphPairSpec:
     @property
     def jitter_px(self) -> float:
         """How far a glyph's centre moves inside its cell (must exceed a patch)."""
-        return self.image_size / self.cells - self.max_glyph_px
+        return self.image_size / self.cells - 2 * REACH * self.max_glyph_px
 
 
 def make_templates(count: int, seed: int, strokes: int = 3) -> torch.Tensor:
@@ -93,23 +96,23 @@ def make_templates(count: int, seed: int, strokes: int = 3) -> torch.Tensor:
 
 
 def class_pairs(spec: GlyphPairSpec) -> list[tuple[int, int]]:
-    """The task's glyph pairs: pre-training from the front of a seeded order that covers every
-    glyph, transfer from its back (never a pre-training pair)."""
+    """The task's glyph pairs from one seeded order of all pairs that starts with a perfect
+    matching of the glyphs: pre-training takes the front (so any ``num_glyphs / 2`` classes
+    or more cover every glyph), transfer the back (never a pre-training pair)."""
     pairs = list(itertools.combinations(range(spec.num_glyphs), 2))
     per_task = spec.num_classes // 2 if spec.relational else spec.num_classes
-    if 2 * per_task > len(pairs):
+    if 2 * per_task > len(pairs) or per_task < spec.num_glyphs // 2:
         raise ValueError(
-            f"num_classes={spec.num_classes} needs {2 * per_task} glyph pairs for pre-training "
-            f"and transfer; {spec.num_glyphs} glyphs give {len(pairs)}: raise num_glyphs"
+            f"num_classes={spec.num_classes} needs between {spec.num_glyphs // 2} and "
+            f"{len(pairs) // 2} glyph pairs per task with {spec.num_glyphs} glyphs: "
+            "raise num_glyphs or change num_classes"
         )
-    for attempt in range(1000):
-        order = np.random.default_rng([spec.seed, 0x70616972, attempt]).permutation(len(pairs))
-        front = [pairs[i] for i in order[:per_task]]
-        if len({g for pair in front for g in pair}) == spec.num_glyphs:
-            break
-    else:
-        raise ValueError(f"no pre-training pairs cover all {spec.num_glyphs} glyphs")
-    return front if spec.task == "pretrain" else [pairs[i] for i in order[::-1][:per_task]]
+    rng = np.random.default_rng([spec.seed, 0x70616972])
+    glyphs = rng.permutation(spec.num_glyphs).tolist()
+    matching = [tuple(sorted(glyphs[i : i + 2])) for i in range(0, spec.num_glyphs - 1, 2)]
+    rest = [p for p in pairs if p not in matching]
+    order = matching + [rest[i] for i in rng.permutation(len(rest))]
+    return order[:per_task] if spec.task == "pretrain" else order[::-1][:per_task]
 
 
 class GlyphPairs(Dataset):
@@ -144,8 +147,9 @@ class GlyphPairs(Dataset):
         return list(zip(images, labels.tolist(), strict=True))
 
     def layout(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        """Where each glyph goes, in pixels: ``centre`` (B, slots, 2 as x, y), ``side``
-        (B, slots), ``cell`` (B, slots); slots 0 and 1 are the class glyphs."""
+        """Where each glyph goes, in pixels: ``centre`` (B, slots, 2 as x, y), ``side`` and
+        ``reach`` (half the extent of the pixels it changes) (B, slots), ``cell`` (B, slots);
+        slots 0 and 1 are the class glyphs."""
         spec, batch = self.spec, len(indices)
         u = torch.from_numpy(hashed_uniforms(spec.seed, self._stream, indices, 96)).float()
         cells = torch.argsort(u[:, : spec.cells**2], dim=1)[:, : spec.slots]
@@ -162,12 +166,13 @@ class GlyphPairs(Dataset):
             cells = torch.cat([first, rest], 1)
         lo, hi = spec.cell_px
         side = _TEMPLATE * (lo + (hi - lo) * u[:, 24 : 24 + spec.slots])
+        reach = REACH * side
         cell_side = spec.image_size / spec.cells
-        room = cell_side - side  # the centre moves freely while the glyph stays in its cell
+        room = cell_side - 2 * reach  # the centre moves freely while the glyph stays in its cell
         offsets = torch.stack([u[:, 32 : 32 + spec.slots], u[:, 40 : 40 + spec.slots]], -1)
         corner = torch.stack([cells % spec.cells, cells // spec.cells], -1).float() * cell_side
-        centre = corner + side[..., None] / 2 + room[..., None] * offsets
-        return {"centre": centre, "side": side, "cell": cells, "u": u}
+        centre = corner + reach[..., None] + room[..., None] * offsets
+        return {"centre": centre, "side": side, "reach": reach, "cell": cells, "u": u}
 
     def render(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Render a batch: ``(B, 3, H, W)`` float images in [-1, 1] and ``(B,)`` labels."""

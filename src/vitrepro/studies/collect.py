@@ -93,14 +93,17 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                     # the figure's legend: what ran, and the paper's model it stands in for
                     "legend": series if series == ours else f"{ours} ({series})",
                     "x": label(labels, x_axis, x_value),
+                    "seed": config.get("seed"),
                     "value": _mean(point, list(profile["metric"])),
+                    "pretrain_top1": _mean(point, ["final/test/top1"]),
                     "train_exaflops": metrics.get("train_exaflops"),
                     "images_seen": metrics.get("images_seen"),
                     "wall_time_s": metrics.get("wall_time_s"),
                 }
             )
     columns = list(dict.fromkeys([*axes, x_axis]))
-    columns += ["series", "legend", "x", "value", "train_exaflops", "images_seen", "wall_time_s"]
+    columns += ["series", "legend", "x", "seed", "value", "pretrain_top1"]
+    columns += ["train_exaflops", "images_seen", "wall_time_s"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -102,15 +102,27 @@ def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
         value = paper.get((r.series, str(r.x)))
         if value is None and r.series == "BiT":
             value = band.get(str(r.x))
+        spread = getattr(r, "sd", math.nan)
         rows.append(
             {
                 "series": r.series,
                 "x": r.x,
                 "ours": None if math.isnan(r.value) else round(r.value, 1),
+                "sd": None if math.isnan(spread) else round(spread, 1),
+                "seeds": getattr(r, "seeds", 1),
                 "paper": value if value is None or isinstance(value, str) else round(value, 1),
             }
         )
-    return pd.DataFrame(rows, columns=["series", "x", "ours", "paper"])
+    return pd.DataFrame(rows, columns=["series", "x", "ours", "sd", "seeds", "paper"])
+
+
+def _draw(ax, x, group: pd.DataFrame, label: str, **style) -> None:
+    """A line through the seed means, with the seeds' standard deviation as error bars."""
+    if "sd" in group and group["sd"].notna().any():
+        ax.errorbar(x, group["value"], yerr=group["sd"], marker="o", capsize=3, label=label,
+                    **style)  # fmt: skip
+    else:
+        ax.plot(x, group["value"], marker="o", label=label, **style)
 
 
 def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> None:
@@ -121,7 +133,7 @@ def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> N
         if group.empty:  # none of this series' x values is on the paper's axis
             continue
         legend = group["legend"].iloc[0] if "legend" in group else series
-        ax.plot(group["pos"], group["value"], marker="o", label=legend, **style)
+        _draw(ax, group["pos"], group, legend, **style)
     ax.set_xticks(range(len(order)), order)
 
 
@@ -172,7 +184,7 @@ def _plot_compute(reference: Reference, results: pd.DataFrame, axes, full: bool)
         family = family_of.get(series, "ViT")
         group = group.sort_values("train_exaflops")
         legend = group["legend"].iloc[0]
-        ours_ax.plot(group["train_exaflops"], group["value"], marker=markers[family], label=legend)
+        _draw(ours_ax, group["train_exaflops"], group, legend, marker=markers[family])
     for ax in axes:
         ax.set_xscale("log")
 
@@ -188,12 +200,10 @@ def _plot_bars(reference: Reference, results: pd.DataFrame, axes, full: bool) ->
             group = group[group["x"].astype(str).isin(order)]
             where = [order.index(str(x)) + (i - (len(series) - 1) / 2) * width for x in group["x"]]
             legend = group["legend"].iloc[0] if "legend" in group and len(group) else name
-            ax.bar(where, group["value"], width=width, label=legend)
+            error = group.get("sd")
+            ax.bar(where, group["value"], width=width, label=legend, yerr=error, capsize=3)
         ax.set_xticks(range(len(order)), order)
-        values = points["value"].dropna()
-        if len(values):  # differences of a few points: a zoomed axis, as a table shows them
-            spread = max(values.max() - values.min(), 1.0)
-            ax.set_ylim(max(0, values.min() - spread), values.max() + spread / 2)
+        ax.set_ylim(bottom=0)  # bars from zero: a truncated axis exaggerates differences
 
 
 def _plot_lines(
@@ -211,7 +221,7 @@ def _plot_lines(
         paper_ax.set_yticks([])
     for _, group in results.groupby("series", sort=False):
         group = group.assign(xv=pd.to_numeric(group["x"]) * scale).sort_values("xv")
-        ours_ax.plot(group["xv"], group["value"], marker="o", label=group["legend"].iloc[0])
+        _draw(ours_ax, group["xv"], group, group["legend"].iloc[0])
     if log_x:
         ours_ax.set_xscale("log")
 
@@ -236,24 +246,50 @@ FIGURES = {
 
 
 def render(
-    study: dict, profile_name: str, results: pd.DataFrame, path: Path
+    study: dict,
+    profile_name: str,
+    results: pd.DataFrame,
+    path: Path,
+    gap: pd.DataFrame | None = None,
+    fit: dict | None = None,
 ) -> tuple[plt.Figure, pd.DataFrame]:
-    """Draw the study's figure to ``path`` (PNG); returns it and the measured-vs-paper table."""
+    """Draw the study's figure to ``path`` (PNG) from the seed summary (mean, sd per point);
+    ``gap`` (CNN minus ViT with its interval) and ``fit`` (competence) annotate it. Returns
+    the figure and the measured-vs-paper table."""
     figure_kind = FIGURES[study["figure"]]
     reference = figure_kind.reference()
     profile = study["profiles"][profile_name]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     figure_kind.draw(reference, results, axes, full=profile_name == "full")
     axes[0].set_title("paper (published values)", fontsize=10)
-    axes[1].set_title(f"ours: profile={profile_name} ({profile['scale']})", fontsize=9, wrap=True)
+    seeds = int(results["seeds"].max()) if "seeds" in results and len(results) else 1
+    spread = f"; mean ± sd of {seeds} seeds" if seeds > 1 else "; one seed"
+    axes[1].set_title(f"ours: profile={profile_name} ({profile['scale']}{spread})", fontsize=8,
+                      wrap=True)  # fmt: skip
+    if profile.get("chance") is not None:
+        axes[1].axhline(profile["chance"], color="black", ls=":", lw=1, label="chance")
+    if gap is not None and len(gap):
+        axes[1].text(0.01, 0.99, _gap_text(gap), transform=axes[1].transAxes, fontsize=7,
+                     va="top", family="monospace")  # fmt: skip
     for ax in axes:
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    figure.suptitle(f"{study['title']} (profile={profile_name})")
+            ax.legend(fontsize=7, loc="lower right")
+    title = f"{study['title']} (profile={profile_name})"
+    if fit and fit.get("compute_limited"):
+        title += " - compute-limited: " + ", ".join(fit["compute_limited"])
+    figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     save_figure_atomic(figure, path)
     plt.close(figure)
     return figure, comparison(results, reference)
+
+
+def _gap_text(gap: pd.DataFrame) -> str:
+    lines = ["CNN - ViT, 95% interval over seeds:"]
+    for r in gap.itertuples():
+        verdict = "" if r.resolved is True else "  not resolved"
+        lines.append(f"  {r.x}: {r.gap:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]{verdict}")
+    return "\n".join(lines)

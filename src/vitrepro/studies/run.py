@@ -26,6 +26,7 @@ from vitrepro.errors import ConfigError
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
+from vitrepro.studies.seeds import competence, gaps, seed_summary
 from vitrepro.tracking import write_text_atomic
 from vitrepro.transfer import PROJECT_ROOT, finished_summary
 
@@ -58,7 +59,8 @@ def study_points(
 def run_pool(study: dict[str, Any], output: str, profile: str) -> Path:
     """Where a study's runs live: ``runs`` names a pool that studies share (a run with the
     same arguments is then run once for all of them), else the study's own folder."""
-    return (Path(output) / "studies" / study.get("runs", study["name"]) / profile).resolve()
+    pool = study["profiles"][profile].get("runs", study["name"])
+    return (Path(output) / "studies" / pool / profile).resolve()
 
 
 def child_environment(jobs: int) -> dict[str, str]:
@@ -126,9 +128,7 @@ def run_grid(
                     break
                 log_dir = study_dir / "logs"
                 running.add(
-                    pool.submit(
-                        run_point, point, study_dir / point.slug, log_dir, launcher, jobs
-                    )
+                    pool.submit(run_point, point, study_dir / point.slug, log_dir, launcher, jobs)
                 )
             if not running:
                 return failed
@@ -158,13 +158,24 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Path:
-    """Results CSV, figure PNG and comparison table (Markdown) for one profile."""
-    results = study_table(records, study["profiles"][profile])
+    """Results CSV (every seed), the seed summary and the CNN-minus-ViT gaps (CSV), the figure
+    (PNG) and the comparison table (Markdown) for one profile."""
+    spec = study["profiles"][profile]
+    results = study_table(records, spec)
+    summary, gap, fit = seed_summary(results), gaps(results, spec), competence(results, spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{study['name']}_{profile}"
     write_text_atomic(out_dir / f"{stem}.csv", results.to_csv(index=False))
-    _, table = render(study, profile, results, out_dir / f"{stem}.png")
-    write_text_atomic(out_dir / f"{stem}_vs_paper.md", markdown_table(table))
+    write_text_atomic(out_dir / f"{stem}_summary.csv", summary.to_csv(index=False))
+    if len(gap):
+        write_text_atomic(out_dir / f"{stem}_gap.csv", gap.to_csv(index=False))
+    _, table = render(study, profile, summary, out_dir / f"{stem}.png", gap, fit)
+    text = markdown_table(table)
+    if len(gap):
+        text += "\nCNN minus ViT (95% interval over seeds):\n\n" + markdown_table(gap)
+    if fit:
+        text += f"\nPre-training test top-1 (competence): {fit}\n"
+    write_text_atomic(out_dir / f"{stem}_vs_paper.md", text)
     return out_dir / f"{stem}.png"
 
 

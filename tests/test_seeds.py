@@ -1,0 +1,94 @@
+"""Seeds: the mean and spread of a grid point, the CNN-minus-ViT gap with Welch's interval,
+competence on the pre-training task, and ``--seeds`` replacing a sweep's seed axis."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from vitrepro.studies.grid import GridPoint, with_seeds
+from vitrepro.studies.seeds import COMPETENCE, competence, gaps, seed_summary
+
+PROFILE = {
+    "x_axis": "pretraining",
+    "labels": {"pretraining": {"glyphs_s": "ImageNet", "glyphs_m": "ImageNet-21k"}},
+    "gap": {"cnn": "bit_micro", "vit": "vit_micro_p4"},
+    "competence": {"cnn": "bit_micro", "vit": "vit_micro_p4"},
+}
+
+
+def _results(values: dict[tuple[str, str], list[float]], pretrain: float = 50.0) -> pd.DataFrame:
+    rows = []
+    for (model, x), seeds in values.items():
+        for seed, value in enumerate(seeds):
+            rows.append(
+                {
+                    "model": model,
+                    "pretraining": x,
+                    "series": model,
+                    "legend": model,
+                    "x": x,
+                    "seed": seed,
+                    "value": value,
+                    "pretrain_top1": pretrain + seed,
+                    "train_exaflops": 1e-6 * (seed + 1),
+                    "images_seen": 1000,
+                    "wall_time_s": 1.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_summary_is_the_mean_and_spread_of_each_point():
+    results = _results({("bit_micro", "ImageNet"): [60.0, 62.0, 64.0]})
+    (row,) = seed_summary(results).itertuples()
+    assert row.seeds == 3 and row.value == 62.0 and row.sd == 2.0
+    assert row.ci95 == pytest.approx(stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3))
+    assert row.train_exaflops == pytest.approx(2e-6)
+
+
+def test_gap_interval_is_welchs_and_says_when_it_spans_zero():
+    cnn, vit = [70.0, 72.0, 74.0], [50.0, 51.0, 55.0]
+    results = _results(
+        {
+            ("bit_micro", "ImageNet"): cnn,
+            ("vit_micro_p4", "ImageNet"): vit,
+            ("bit_micro", "ImageNet-21k"): [60.0, 62.0, 64.0],
+            ("vit_micro_p4", "ImageNet-21k"): [58.0, 66.0, 62.0],
+        }
+    )
+    table = gaps(results, PROFILE).set_index("x")
+    welch = stats.ttest_ind(cnn, vit, equal_var=False).confidence_interval(0.95)
+    assert table.loc["ImageNet", "gap"] == pytest.approx(20.0, abs=0.01)
+    assert table.loc["ImageNet", "ci_low"] == pytest.approx(welch.low, abs=0.01)
+    assert table.loc["ImageNet", "ci_high"] == pytest.approx(welch.high, abs=0.01)
+    assert table.loc["ImageNet", "resolved"]
+    assert not table.loc["ImageNet-21k", "resolved"]  # 0 +- several points
+
+
+def test_one_seed_gives_no_interval():
+    results = _results({("bit_micro", "ImageNet"): [60.0], ("vit_micro_p4", "ImageNet"): [50.0]})
+    assert math.isnan(gaps(results, PROFILE)["gap"].iloc[0])
+    assert math.isnan(seed_summary(results)["ci95"].iloc[0])
+
+
+def test_competence_flags_the_models_below_their_threshold():
+    results = _results(
+        {("bit_micro", "ImageNet"): [1, 2], ("vit_micro_p4", "ImageNet-21k"): [1, 2]},
+        pretrain=COMPETENCE["cnn_smallest"],
+    )
+    fit = competence(results, PROFILE)
+    assert fit["cnn_smallest"] == COMPETENCE["cnn_smallest"] + 0.5
+    assert fit["compute_limited"] == ["vit_largest"]  # 60.5 < 85
+
+
+def test_seeds_replace_the_sweep_seed_axis():
+    point = GridPoint((("model", "bit_micro"), ("seed", 0)), ("model",))
+    points = with_seeds([point], 3, first=5)
+    assert [dict(p.params)["seed"] for p in points] == [5, 6, 7]
+    assert all("seed" in p.varying for p in points)
+    assert len({p.slug for p in points}) == 3
+    assert with_seeds([point], 1)[0].slug == point.slug  # the sweep's own single seed
