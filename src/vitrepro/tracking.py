@@ -44,6 +44,7 @@ def make_wandb_logger(
     group: str | None = None,
     tags: list[str] | None = None,
     id: str | None = None,  # W&B's name for the run id (kept for resuming)
+    job_type: str | None = None,  # pretrain | finetune (set by the run)
 ) -> WandbLogger:
     """A Lightning ``WandbLogger`` that needs no network unless credentials are configured."""
     resolved = wandb_mode(mode)
@@ -53,11 +54,12 @@ def make_wandb_logger(
         project=project,
         entity=entity,
         name=name,
-        group=group,
+        group=group or os.environ.get("WANDB_RUN_GROUP"),  # a fine-tune: its parent's id
         tags=list(tags or []),
         offline=resolved == "offline",
         mode=resolved,
         id=id,
+        job_type=os.environ.get("WANDB_JOB_TYPE") or job_type,
     )
 
 

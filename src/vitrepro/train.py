@@ -56,16 +56,21 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 WANDB_ID_FILE = "wandb_run_id.txt"
 
 
-def build_loggers(logger_cfg: DictConfig | None, run_dir: Path, resuming: bool) -> list:
-    """The configured logger; a resumed run continues its W&B run (same id) instead of a new one."""
+def build_loggers(
+    logger_cfg: DictConfig | None, run_dir: Path, resuming: bool, job_type: str = "pretrain"
+) -> list:
+    """The configured logger; a resumed run continues its W&B run (same id) instead of a new
+    one. A W&B run carries its ``job_type`` (pretrain / finetune); a transfer child is grouped
+    under its parent (``WANDB_RUN_GROUP``, set by ``transfer.child_environment``)."""
     if not logger_cfg or "_target_" not in logger_cfg:
         return []
     id_file = run_dir / WANDB_ID_FILE
     is_wandb = logger_cfg["_target_"].endswith("make_wandb_logger")
+    extra = {"job_type": job_type} if is_wandb else {}
     if is_wandb and resuming and id_file.exists():
-        logger = instantiate(logger_cfg, id=id_file.read_text().strip())
+        logger = instantiate(logger_cfg, id=id_file.read_text().strip(), **extra)
     else:
-        logger = instantiate(logger_cfg)
+        logger = instantiate(logger_cfg, **extra)
     if is_wandb and rank_zero_only.rank == 0:
         id_file.write_text(logger.experiment.id)
     return [logger]
@@ -142,7 +147,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         channels_last=performance["channels_last"],
     )
 
-    loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None)
+    job_type = "finetune" if config["model"].get("pretrained") else "pretrain"
+    loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None, job_type=job_type)
     checkpointing = config.get("checkpoint") or {}
     callbacks = checkpoint_callbacks(
         run_dir, checkpointing.get("every_n_steps"), checkpointing.get("keep_best", True)
@@ -266,7 +272,9 @@ def _transfer(
     loggers: list,
 ) -> dict[str, Any]:
     """Fine-tune on each transfer dataset; the results join this run's summary and W&B run."""
-    summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited)}
+    wandb_id = run_dir / WANDB_ID_FILE
+    parent_run = wandb_id.read_text().strip() if wandb_id.exists() else None
+    summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited, parent_run)}
     write_json_atomic(run_dir / "summary.json", summary)
     scores = {}
     for name, result in summary["transfer"].items():

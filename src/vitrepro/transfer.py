@@ -11,6 +11,7 @@ One grid point of a study is then one command, as a W&B sweep runs it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,42 @@ from vitrepro.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
 INHERITED = ("model", "trainer", "logger", "paths", "seed", "compile")
+
+
+# A parent's launch that its child must not inherit: a distributed job's ranks and rendezvous
+# (the child starts its own process group; inheriting MASTER_PORT fails with EADDRINUSE), a
+# SLURM task's identity, and a W&B agent's run (the child is a run of its own).
+LAUNCH_VARIABLES = {
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "WANDB_RUN_ID",
+    "WANDB_RESUME",
+    "WANDB_SWEEP_ID",
+    "WANDB_SWEEP_PARAM_PATH",
+    "WANDB_RUN_GROUP",
+    "WANDB_JOB_TYPE",
+}
+LAUNCH_PREFIXES = ("TORCHELASTIC_", "PL_", "SLURM_")
+
+
+def child_environment(parent_run: str | None = None) -> dict[str, str]:
+    """This process's environment without its launch; the child's W&B run is a ``finetune``
+    job grouped under ``parent_run`` (the parent's W&B id)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in LAUNCH_VARIABLES and not k.startswith(LAUNCH_PREFIXES)
+    }
+    env["WANDB_JOB_TYPE"] = "finetune"
+    if parent_run:
+        env["WANDB_RUN_GROUP"] = parent_run
+    return env
 
 
 def parent_overrides() -> list[str]:
@@ -82,9 +119,13 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 
 def run_transfers(
-    transfers: dict[str, list[str]] | DictConfig, run_dir: Path, inherited: list[str]
+    transfers: dict[str, list[str]] | DictConfig,
+    run_dir: Path,
+    inherited: list[str],
+    parent_run: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Fine-tune on every transfer dataset; ``{name: {final, best, run_dir}}``."""
+    """Fine-tune on every transfer dataset, each in a clean environment (``child_environment``);
+    ``{name: {final, best, run_dir}}``."""
     results = {}
     for name, overrides in transfers.items():
         child_dir = run_dir / "transfer" / name
@@ -92,7 +133,8 @@ def run_transfers(
             command = child_command(list(overrides), inherited, run_dir)
             command.append(f"hydra.run.dir={child_dir}")
             print(f"transfer {name}: {' '.join(command[1:])}", flush=True)
-            returncode = subprocess.run(command, cwd=PROJECT_ROOT).returncode
+            env = child_environment(parent_run)
+            returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
             if returncode != 0:
                 raise RuntimeError(f"transfer {name} failed (exit {returncode}); see {child_dir}")
         summary = finished_summary(child_dir)

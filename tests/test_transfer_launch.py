@@ -1,0 +1,85 @@
+"""A transfer fine-tune starts in a clean environment: not inside its parent's DDP rendezvous,
+SLURM task or W&B agent run; its W&B run is a ``finetune`` job grouped under its parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env
+from vitrepro.transfer import child_environment
+
+CHILD = [
+    "data=synthetic",
+    "data.task=transfer",
+    "data.image_size=16",
+    "data.num_train=64",
+    "data.num_val=32",
+    "recipe=finetune_tiny",
+    "recipe.steps=2",
+    "recipe.global_batch_size=16",
+    "recipe.schedule.warmup_steps=1",
+    "evaluation=none",
+]
+TRANSFER = ["transfer=synthetic", "transfer.synthetic_transfer=[" + ",".join(CHILD) + "]"]
+
+
+def test_child_environment_drops_the_parents_launch(monkeypatch):
+    for key in ("MASTER_PORT", "LOCAL_RANK", "WORLD_SIZE", "SLURM_PROCID", "WANDB_RUN_ID"):
+        monkeypatch.setenv(key, "7")
+    monkeypatch.setenv("PL_GLOBAL_SEED", "0")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the machine's settings stay
+    env = child_environment("parent123")
+    assert not {"MASTER_PORT", "LOCAL_RANK", "WORLD_SIZE", "SLURM_PROCID", "PL_GLOBAL_SEED"} & set(
+        env
+    )
+    assert "WANDB_RUN_ID" not in env and env["OMP_NUM_THREADS"] == "1"
+    assert env["WANDB_JOB_TYPE"] == "finetune" and env["WANDB_RUN_GROUP"] == "parent123"
+
+
+def _train(tmp_path, *overrides: str, env_extra: dict[str, str] | None = None):
+    env = clean_env(tmp_path) | (env_extra or {})
+    return subprocess.run(
+        [sys.executable, "src/train.py", *overrides, "hydra.run.dir=" + str(tmp_path / "run")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_a_fine_tune_under_a_wandb_agent_is_a_run_of_its_own(tmp_path):
+    """An agent sets WANDB_RUN_ID for its run: the child must not log into (and overwrite)
+    the parent's run."""
+    agent = {"WANDB_RUN_ID": "sweeprun1"}
+    result = _train(tmp_path, *TINY_DATA, *TINY_VIT, "evaluation=none", *TRANSFER, env_extra=agent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent_id = (tmp_path / "run" / "wandb_run_id.txt").read_text()
+    child_dir = tmp_path / "run" / "transfer" / "synthetic_transfer"
+    assert parent_id == "sweeprun1"
+    assert (child_dir / "wandb_run_id.txt").read_text() != parent_id
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final"]  # the parent's record survives its child
+
+
+@pytest.mark.slow
+def test_a_two_process_ddp_run_fine_tunes_after_pre_training(tmp_path):
+    """rank 0 starts the fine-tune after a 2-process gloo run; inheriting MASTER_PORT,
+    LOCAL_RANK and WORLD_SIZE made it fail with EADDRINUSE."""
+    ddp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "logger=csv"]
+    env = {"OMP_NUM_THREADS": "1", "PATH": os.environ["PATH"]}
+    result = _train(
+        tmp_path, *TINY_DATA, *TINY_VIT, "evaluation=none", *ddp, *TRANSFER, env_extra=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    child = summary["transfer"]["synthetic_transfer"]
+    assert 0 <= child["final"]["val/top1"] <= 1
+    child_summary = json.loads((ROOT / child["run_dir"] / "summary.json").read_text())
+    assert child_summary["device"]["count"] == 2  # the parent's trainer overrides, its own group
