@@ -36,7 +36,7 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
 	$(BIN)/python src/train.py $(ARGS)
 
-reproduce-fig3: install ## Figure 3 (PROFILE=tiny|full SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
+reproduce-fig3: install ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
 	$(BIN)/python -m vitrepro.studies.run fig3 $(STUDY_ARGS)
 
 reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same options)

@@ -92,20 +92,24 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
 
 
 def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
-    # The newest checkpoint, with last.ckpt linking to it (one copy on disk, not two).
-    callbacks = [
-        ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", save_last="link", every_n_train_steps=every_n_steps
+    """The newest checkpoint after each validation, with ``last.ckpt`` linking to the newest
+    of all (one copy on disk, not two); with ``every_n_steps`` also one every N optimizer steps
+    (a separate callback: one with both intervals would stop saving after validation)."""
+    folder = run_dir / "checkpoints"
+    callbacks = [ModelCheckpoint(dirpath=folder, save_last="link")]
+    if every_n_steps:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=folder,
+                filename="step-{step}",
+                save_last="link",
+                every_n_train_steps=every_n_steps,
+            )
         )
-    ]
     if keep_best:  # best-validation selection (Figure 4 uses early stopping on validation)
         callbacks.append(
             ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
-                filename="best-{step}",
-                monitor="val/top1",
-                mode="max",
-                save_top_k=1,
+                dirpath=folder, filename="best-{step}", monitor="val/top1", mode="max", save_top_k=1
             )
         )
     return callbacks

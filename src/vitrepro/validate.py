@@ -35,6 +35,7 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
     _one_of("model.classifier", model.get("classifier"), ("token", "gap"))
+    _one_of("model.gap_norm", model.get("gap_norm"), ("tokens", "pooled"))
     _one_of("model.position_embedding", model.get("position_embedding"), POSITION_EMBEDDINGS)
     _one_of("model.pretrained_head", model.get("pretrained_head"), HEAD_MODES)
     _one_of("model.stem", model.get("stem"), STEMS)
@@ -42,7 +43,7 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     _one_of(
         "model.posemb_interpolation",
         model.get("posemb_interpolation"),
-        ("bilinear", "bicubic", "nearest", "area"),
+        ("zoom", "bilinear", "bicubic", "nearest", "area"),
     )
     if model.get("pretrained"):
         resolve_checkpoint(model["pretrained"])

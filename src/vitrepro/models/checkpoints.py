@@ -2,7 +2,8 @@
 
 Three sources, one path: each is turned into a state dict of our ``Classifier`` and then
 adapted to the target model the way the paper fine-tunes (Section 3.2): position embeddings
-are resampled by 2-D interpolation to the new patch grid (bilinear, as the official code; the
+are resampled by 2-D interpolation to the new patch grid (``zoom``: bilinear with aligned
+corners, as the official code's ``scipy.ndimage.zoom``; or timm's modes; the
 class-token embedding is kept as is), and the pre-training head is dropped for a fresh
 zero-initialised classifier, or kept when the classes are the same.
 
@@ -154,8 +155,19 @@ def read_checkpoint(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> 
     )
 
 
+def _zoom_pos_embed(posemb: torch.Tensor, grid: list[int], prefix: int) -> torch.Tensor:
+    """The official code's resampling (``scipy.ndimage.zoom(order=1)`` of the square grid):
+    bilinear with aligned corners; the class token's embedding is kept as it is."""
+    tokens, patches = posemb[:, :prefix], posemb[:, prefix:]
+    side = round(patches.shape[1] ** 0.5)
+    square = patches.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    resized = F.interpolate(square.float(), size=grid, mode="bilinear", align_corners=True)
+    resized = resized.to(posemb.dtype).permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)
+    return torch.cat([tokens, resized], dim=1)
+
+
 def resample_position_embeddings(
-    state: dict[str, torch.Tensor], model: nn.Module, mode: str = "bilinear"
+    state: dict[str, torch.Tensor], model: nn.Module, mode: str = "zoom"
 ) -> dict[str, torch.Tensor]:
     """Interpolate position embeddings to the model's patch grid (Section 3.2); tokens kept."""
     target = model.state_dict()
@@ -164,20 +176,22 @@ def resample_position_embeddings(
     for key in ("backbone.pos_embed", "backbone.pos_embed_rows", "backbone.pos_embed_cols"):
         if key not in state or key not in target or state[key].shape == target[key].shape:
             continue
+        aligned = mode == "zoom"  # scipy.ndimage.zoom(order=1): corners map onto corners
         if key == "backbone.pos_embed":
             prefix = 0 if backbone.no_embed_class else backbone.num_prefix_tokens
-            state[key] = resample_abs_pos_embed(
-                state[key],
-                new_size=list(backbone.patch_embed.grid_size),
-                num_prefix_tokens=prefix,
-                interpolation=mode,
-                antialias=False,
-            )
+            grid = list(backbone.patch_embed.grid_size)
+            if aligned:
+                state[key] = _zoom_pos_embed(state[key], grid, prefix)
+            else:
+                state[key] = resample_abs_pos_embed(
+                    state[key], new_size=grid, num_prefix_tokens=prefix, interpolation=mode,
+                    antialias=False,
+                )  # fmt: skip
         else:  # the 2-D ablation's row / column tables: 1-D interpolation along their axis
             axis = 1 if key.endswith("rows") else 2
             table = state[key].movedim(axis, -1).flatten(0, -2)[:, None]
             size = target[key].shape[axis]
-            resized = F.interpolate(table, size=size, mode="linear", align_corners=False)
+            resized = F.interpolate(table, size=size, mode="linear", align_corners=aligned)
             shape = [*state[key].movedim(axis, -1).shape[:-1], size]
             state[key] = resized[:, 0].reshape(shape).movedim(-1, axis)
     return state
@@ -188,7 +202,7 @@ def load_pretrained(
     model_cfg: dict[str, Any],
     path: str | Path,
     head: str = "drop",
-    interpolation: str = "bilinear",
+    interpolation: str = "zoom",
 ) -> dict[str, list[str]]:
     """Load ``path`` into ``model``; ``head`` is one of ``HEAD_MODES``.
 

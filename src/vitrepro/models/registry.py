@@ -69,6 +69,6 @@ def build_model(model_cfg: dict[str, Any], num_classes: int, image_size: int) ->
             {k: v for k, v in model_cfg.items() if k != "pretrained"},
             model_cfg["pretrained"],
             head=model_cfg.get("pretrained_head", "drop"),
-            interpolation=model_cfg.get("posemb_interpolation", "bilinear"),
+            interpolation=model_cfg.get("posemb_interpolation", "zoom"),
         )
     return model

@@ -135,6 +135,7 @@ def vit_classifier(
     num_heads: int,
     representation_size: int | None = None,
     classifier: str = "token",
+    gap_norm: str = "tokens",
     position_embedding: str = "learned_1d",
     dropout: float = 0.0,
     attention_dropout: float = 0.0,
@@ -142,8 +143,14 @@ def vit_classifier(
     weight_init: str = "jax",
     embed_layer: Callable[..., nn.Module] | None = None,
 ) -> Classifier:
-    """A ViT whose sizes are the Table 1 columns; ``classifier`` is ``token`` or ``gap``."""
+    """A ViT whose sizes are the Table 1 columns; ``classifier`` is ``token`` or ``gap``.
+
+    With ``gap``, ``gap_norm="tokens"`` is the paper's code (the final LayerNorm on every token,
+    then the mean: official GAP checkpoints load their encoder norm); ``"pooled"`` is timm's
+    default (the mean, then a LayerNorm).
+    """
     pool = {"token": "token", "gap": "avg"}[classifier]
+    fc_norm = gap_norm == "pooled" if classifier == "gap" else None
     extra = {"embed_layer": embed_layer} if embed_layer is not None else {}
     backbone = PaperVisionTransformer(
         position_embedding=position_embedding,
@@ -151,6 +158,7 @@ def vit_classifier(
         patch_size=patch_size,
         num_classes=0,  # pooled features out; the head is ours
         global_pool=pool,
+        fc_norm=fc_norm,
         class_token=classifier == "token",
         embed_dim=hidden_size,
         depth=depth,

@@ -182,7 +182,9 @@ def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="a conf/study/<name>.yaml name (fig3, table8, ...) or path")
-    parser.add_argument("--profile", default="tiny", help="tiny (CPU, minutes) | full (paper)")
+    parser.add_argument(
+        "--profile", default="tiny", help="tiny (2 CPU cores) | small (one GPU) | full (the paper)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--seeds", type=int, help="seeds per grid point (default: the sweep's)")
     parser.add_argument("--seed", type=int, default=0, help="the first seed, with --seeds")

@@ -1,0 +1,29 @@
+"""Checkpoint intervals: every N steps and after every validation, both kept."""
+
+from __future__ import annotations
+
+from conftest import TINY_VIT
+
+
+def test_step_interval_keeps_the_save_after_validation(train):
+    # 2 steps per epoch, 5 steps: validation after steps 2 and 4, a step save at step 3
+    result = train(
+        "data.image_size=16",
+        "data.num_train=64",
+        "data.num_val=32",
+        "recipe.global_batch_size=32",
+        "recipe.steps=5",
+        "recipe.schedule.warmup_steps=1",
+        "checkpoint.every_n_steps=3",
+        "checkpoint.keep_best=false",
+        "evaluation=none",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        *TINY_VIT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = result.run_dirs()
+    names = {p.name for p in (run_dir / "checkpoints").iterdir()}
+    assert "step-step=3.ckpt" in names  # the step interval
+    assert "epoch=1-step=4.ckpt" in names  # the after-validation save, still on
+    assert (run_dir / "checkpoints" / "last.ckpt").is_symlink()
