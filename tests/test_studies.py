@@ -123,22 +123,31 @@ def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
 
 def test_wandb_records_use_the_same_axes_and_metrics():
     class Run:  # the fields of wandb.apis.public.Run that studies read
-        def __init__(self, model, steps, value, state="finished"):
-            self.config = {"choices": {"model": model}, "recipe": {"steps": steps}}
-            self.summary = {"fewshot/synthetic_transfer/10shot": value, "train_exaflops": 1e-6}
+        def __init__(self, model, pretraining, value, state="finished"):
+            self.config = {"choices": {"model": model, "pretraining": pretraining}, "seed": 0}
+            self.summary = {"transfer/glyphs_transfer/test_top1": value, "train_exaflops": 1e-6}
             self.state = state
 
     class Api:
         def sweep(self, path):
             assert path == "team/vitrepro/abc123"
-            return type(
-                "Sweep", (), {"runs": [Run("bit_tiny", 200, 0.5), Run("x", 1, 0, "crashed")]}
-            )
+            runs = [Run("bit_micro", "glyphs_l_half", 0.5), Run("x", "y", 0, "crashed")]
+            return type("Sweep", (), {"runs": runs})
 
     records = wandb_records("team/vitrepro/abc123", api=Api())
     table = study_table(records, load_study("fig5", "tiny")["profiles"]["tiny"])
     assert table[["series", "x", "value"]].values.tolist() == [["ResNet50x1", "7", 50.0]]
-    assert axis_value(records[0][0], "recipe.steps") == 200
+
+
+def test_axes_of_a_wandb_sweep_run_are_read_from_its_flat_parameters():
+    """A sweep sets ``model`` to a string and its other parameters as flat dotted keys, and
+    W&B then keeps those, not the nested config the run logs."""
+    config = {"model": "vit_b16", "model.position_embedding": "none", "choices": {}}
+    assert axis_value(config, "model.position_embedding") == "none"
+    assert axis_value(config, "model") == "vit_b16"
+    nested = {"choices": {"model": "vit_b16"}, "model": {"position_embedding": "learned_1d"}}
+    assert axis_value(nested, "model.position_embedding") == "learned_1d"
+    assert axis_value(nested, "model") == "vit_b16"
 
 
 def test_unknown_study_and_profile_are_one_line_errors(capsys):
@@ -268,3 +277,22 @@ def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
         ["GAP, lower lr", 400, 50.0],
     ]
     assert table["legend"][0] == "gap, 0.0003 (GAP, lower lr)"
+
+
+def test_figure5_full_grid_is_table6_and_every_row_gets_its_paper_value(tmp_path):
+    """Table 6 pairs models with 7 or 14 epochs: the two sweeps give exactly its 18 rows, and
+    each (model, epochs) of ours is matched with the paper's Average-5 value."""
+    study = load_study("fig5", "full")
+    spec = study["profiles"]["full"]
+    points = study_points(spec)
+    for i, point in enumerate(points):
+        fabricate_summary(tmp_path / "runs" / point.slug, point, spec["metric"], 0.5 + i / 100)
+    write_results(study, "full", local_records(sorted((tmp_path / "runs").iterdir())), tmp_path)
+    table = (tmp_path / "fig5_full_vs_paper.md").read_text().split("\n\n")[0]
+    rows = [row.split(" | ") for row in table.strip().splitlines()[2:]]
+    paper = pd.read_csv(PROJECT_ROOT / "src" / "vitrepro" / "paper" / "table6_fig5_scaling.csv")
+    assert len(rows) == len(paper) == 18
+    assert {(r[0].lstrip("| "), r[1]) for r in rows} == set(
+        zip(paper["model"], paper["epochs"].astype(str), strict=True)
+    )
+    assert all(r[-1].rstrip(" |") for r in rows)  # a paper value in every row

@@ -255,6 +255,7 @@ def _fit_and_summarise(
                         **summary["fewshot"],
                         "num_params": num_params,
                         "images_seen": summary["images_seen"],
+                        "wall_time_s": summary["wall_time_s"],
                         "forward_flops": flops,
                         "train_exaflops": summary["train_exaflops"],
                     }

@@ -35,10 +35,14 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def axis_value(config: dict[str, Any], axis: str) -> Any:
-    """A grid axis of a run: its Hydra group choice, else its dotted config value."""
+    """A grid axis of a run: its Hydra group choice, else its dotted config value, nested (a
+    local summary) or flat (a W&B sweep run: the agent's parameters are kept as dotted keys,
+    and a group it sets, such as ``model``, is a string)."""
     choices = config.get("choices") or {}
     if axis in choices:
         return choices[axis]
+    if axis in config and not isinstance(config[axis], dict):
+        return config[axis]
     node: Any = config
     for part in axis.split("."):
         node = node.get(part) if isinstance(node, dict) else None
