@@ -100,3 +100,17 @@ def test_fewshot_history_records_every_evaluation_and_survives_a_checkpoint(trai
     # the last checkpoint is written before the final evaluation: it keeps the one before, so
     # a run resumed from it still has its whole curve
     assert [point["step"] for point in saved["history"]] == [2]
+
+
+def test_summary_records_the_training_throughput(train):
+    result = train(*TINY_DATA, *TINY_VIT, "logger=csv", "evaluation=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    rate = summary["throughput"]
+    assert rate["images_per_s"] > 0 and rate["fit_seconds"] > 0
+    expected = rate["images_per_s"] * 3 * summary["forward_flops"] / 1e12  # Table 6 accounting
+    assert rate["tflops_per_s"] == pytest.approx(expected)
+    assert "mfu" not in rate  # no peak FLOP/s known for a CPU
+    (run_dir,) = result.run_dirs()
+    logged = (run_dir / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert "throughput/images_per_s" in logged

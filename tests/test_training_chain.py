@@ -229,7 +229,7 @@ def test_a_run_resumed_at_an_epoch_boundary_ends_as_an_uninterrupted_one(train):
 
 
 def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
-    from vitrepro.train import resume_from
+    from vitrepro.checkpointing import resume_from
 
     (tmp_path / "checkpoints").mkdir()
     assert resume_from("auto", tmp_path) is None  # nothing yet: a fresh start

@@ -17,18 +17,19 @@ import torch
 import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.utilities import rank_zero_only
 
 from vitrepro.budget import plan_batch, total_steps
+from vitrepro.checkpointing import INTERRUPTED, checkpoint_callbacks, resume_from
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
 from vitrepro.models import build_model
-from vitrepro.models.checkpoints import resolve_checkpoint
 from vitrepro.module import ImageClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
+from vitrepro.throughput import Throughput
 from vitrepro.tracking import (
     finish_loggers,
     git_revision,
@@ -76,45 +77,6 @@ def build_loggers(
     return [logger]
 
 
-INTERRUPTED = "interrupted.ckpt"  # written on SIGTERM / Ctrl-C (guards.CheckpointOnInterrupt)
-
-
-def resume_from(resume: str | None, run_dir: Path) -> str | None:
-    """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path."""
-    if not resume:
-        return None
-    if resume == "auto":  # the newest of the periodic, on-interrupt and SLURM-requeue ones
-        found = [run_dir / "checkpoints" / name for name in ("last.ckpt", INTERRUPTED)]
-        # Lightning's SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
-        found = [path for path in found if path.exists()] + list(run_dir.glob("hpc_ckpt_*.ckpt"))
-        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
-    return str(resolve_checkpoint(resume, key="resume"))
-
-
-def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
-    """The newest checkpoint after each validation, with ``last.ckpt`` linking to the newest
-    of all (one copy on disk, not two); with ``every_n_steps`` also one every N optimizer steps
-    (a separate callback: one with both intervals would stop saving after validation)."""
-    folder = run_dir / "checkpoints"
-    callbacks = [ModelCheckpoint(dirpath=folder, save_last="link")]
-    if every_n_steps:
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=folder,
-                filename="step-{step}",
-                save_last="link",
-                every_n_train_steps=every_n_steps,
-            )
-        )
-    if keep_best:  # best-validation selection (Figure 4 uses early stopping on validation)
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=folder, filename="best-{step}", monitor="val/top1", mode="max", save_top_k=1
-            )
-        )
-    return callbacks
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the run summary."""
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -160,6 +122,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks += [
         StopOnNonFiniteLoss(),
         CheckpointOnInterrupt(run_dir / "checkpoints" / INTERRUPTED),
+        Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)),  # Table 6
     ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
@@ -203,8 +166,9 @@ def _fit_and_summarise(
     checkpoint = trainer.checkpoint_callback
     params = parameter_counts(module.model)
     num_params = params["params"]
-    flops = forward_flops(module.model, datamodule.image_size)  # Table 6 accounting
     revision = git_revision(PROJECT_ROOT)
+    throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
+    flops = throughput.forward_flops
     for logger in loggers:
         logger.log_hyperparams(
             {**config, "git_revision": revision, **params, "forward_flops": flops}
@@ -231,6 +195,7 @@ def _fit_and_summarise(
         "forward_flops": flops,
         "train_exaflops": train_exaflops(flops, trainer.global_step * global_batch),
         "wall_time_s": round(time.time() - started, 2),
+        "throughput": throughput.summary,  # this process's fit: images/s, TFLOP/s, MFU (GPUs)
         "git_revision": revision,
         "run_dir": str(run_dir),
         "checkpoint": checkpoint.last_model_path or None,
