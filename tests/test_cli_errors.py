@@ -33,6 +33,10 @@ BAD_INPUTS = {
     "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),
     "misspelt-key": ([*TINY, "recipe.lrr=0.1"], "+recipe.lrr=0.1"),
     "unknown-model": (["model=vit_b99"], "model/vit_b99"),
+    "zero-devices": ([*TINY, "trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0"),
+    "seed-not-an-integer": ([*TINY, "seed=1.5"], "seed=1.5"),
+    "unknown-gap-norm": ([*TINY, "model.classifier=gap", "model.gap_norm=x"], "model.gap_norm=x"),
+    "unknown-stem": ([*TINY_DATA, "model=bit_micro", "model.stem=deep"], "model.stem=deep"),
     "bad-fewshot-target": (
         [*TINY, "data.fewshot_datasets.synthetic_transfer.task=x"],
         "data.fewshot_datasets.synthetic_transfer.task=x",
@@ -49,6 +53,16 @@ def test_bad_input_fails_with_one_line(train, overrides, key):
     assert lines[0].startswith("error: ") and key in lines[0]
     assert "Traceback" not in result.stderr
     assert result.run_dirs() == []  # nothing a study could mistake for a result
+
+
+def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(train, tmp_path):
+    notes = tmp_path / "notes.ckpt"
+    notes.write_text("not weights\n")
+    for key in ("resume", "model.pretrained"):
+        result = train(*TINY, f"{key}={notes}")
+        assert result.returncode == 2, result.stderr[-2000:]
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {key}=") and "not a checkpoint" in line
 
 
 def test_missing_dataset_names_the_setting_to_change(train):

@@ -27,6 +27,10 @@ def _positive(key: str, value: Any) -> None:
         raise ConfigError(key, value, "must be a positive number")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _one_of(key: str, value: Any, choices: tuple) -> None:
     if value is not None and value not in choices:
         raise ConfigError(key, value, f"choose one of {', '.join(map(str, choices))}")
@@ -147,6 +151,13 @@ def check_recipe(recipe: dict[str, Any]) -> None:
 def check_trainer(trainer: dict[str, Any]) -> None:
     accelerator = str(trainer.get("accelerator", "auto"))
     devices = trainer.get("devices", 1)
+    listed = isinstance(devices, (list, tuple)) and len(devices) > 0
+    if not (listed or devices in ("auto", -1, "-1") or (_is_int(devices) and devices >= 1)):
+        raise ConfigError(
+            "trainer.devices", devices, "use a positive count, a list of device ids, or auto"
+        )
+    if not (_is_int(trainer.get("num_nodes", 1)) and trainer.get("num_nodes", 1) >= 1):
+        raise ConfigError("trainer.num_nodes", trainer.get("num_nodes"), "use a positive count")
     cuda = torch.cuda.device_count()
     if accelerator in ("gpu", "cuda") and cuda == 0:
         raise ConfigError(
@@ -191,6 +202,8 @@ def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = Tru
     """Raise ``ConfigError`` for the first user mistake in a resolved run config. Planning a
     study for another machine: ``paths=False`` and ``devices=False`` skip what only that
     machine can answer (dataset locations, its GPUs)."""
+    if not _is_int(cfg.get("seed")):
+        raise ConfigError("seed", cfg.get("seed"), "use an integer")
     if devices:
         check_trainer(cfg["trainer"])
     check_data(cfg["data"], fewshot=bool(cfg.get("evaluation")), paths=paths)

@@ -15,6 +15,7 @@ zero-initialised classifier, or kept when the classes are the same.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,22 @@ def resolve_checkpoint(path: str | Path, key: str = "model.pretrained") -> Path:
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise ConfigError(key, path, "no such checkpoint; give a .ckpt/.pth/.npz file or a run dir")
+    if not _looks_like_weights(path):
+        raise ConfigError(
+            key, path, "not a checkpoint (a torch, .npz or .safetensors file); check the path"
+        )
     return path.resolve()
+
+
+def _looks_like_weights(path: Path) -> bool:
+    """A torch file (a zip archive, or a legacy pickle), an ``.npz`` (a zip archive) or a
+    ``.safetensors`` file (a little-endian header length, then a JSON header), read from its
+    first bytes: a text file or a foreign format is a mistake before any compute."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    return head[:1] == b"\x80" or (len(head) == 9 and head[8:9] == b"{")
 
 
 def run_metadata(checkpoint: str | Path, key: str = "checkpoint") -> dict[str, Any] | None:
