@@ -118,3 +118,23 @@ def test_many_problems_in_many_dimensions_on_several_threads():
             ]
         )
         assert ours[shot] == pytest.approx(expected, abs=1e-9)
+
+
+def test_float32_products_give_the_float64_solves_accuracies_at_scale():
+    """The folded, float32 products against the float64 least-squares solve, at a size where
+    rounding could flip predictions (100 classes, 256 dimensions, 5,000 test images)."""
+    torch.manual_seed(1)
+    classes, dim = 100, 256
+    centres = 0.3 * torch.randn(classes, dim)
+    pool_y, test_y = torch.arange(classes).repeat(25), torch.arange(classes).repeat(50)
+    pool_x = 3.0 + centres[pool_y] + torch.randn(len(pool_y), dim)  # not centred: whitening works
+    test_x = 3.0 + centres[test_y] + torch.randn(len(test_y), dim)
+    ours = fewshot_accuracies(pool_x, pool_y, test_x, test_y, classes, [5, 25], 2)
+    for shot in (5, 25):
+        expected = np.mean(
+            [
+                reference_accuracy(pool_x, pool_y, test_x, test_y, classes, shot, s, 1024.0)
+                for s in range(2)
+            ]
+        )
+        assert ours[shot] == expected  # the same predictions, not merely close

@@ -48,6 +48,29 @@ def support_problem(
     return design, targets, mean, std
 
 
+def _whitened_system(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, l2_reg: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X'X + lambda I, X'Y, mean, std)`` of one support set, in float64, where X is the
+    whitened support plus a bias column and Y its {-1, 1} one-hot targets.
+
+    The Gram is one float32 product; X'Y needs no product at all: with Y = 2 onehot - 1 it is
+    twice the per-class sums of X minus its column sums (an index_add over the examples)."""
+    mean, std = x.mean(0), x.std(0, unbiased=False) + 1e-6
+    z = (x - mean) / std
+    n, dim = z.shape
+    gram = torch.empty(dim + 1, dim + 1, dtype=torch.float64)
+    gram[:dim, :dim] = (z.T @ z).double()
+    column_sums = z.double().sum(0)  # zero up to rounding: the support is centred
+    gram[dim, :dim] = gram[:dim, dim] = column_sums
+    gram[dim, dim] = n
+    gram += l2_reg * torch.eye(dim + 1, dtype=torch.float64)
+    class_sums = torch.zeros(num_classes, dim, dtype=torch.float64).index_add_(0, y, z.double())
+    counts = torch.bincount(y, minlength=num_classes).double()
+    rhs = torch.cat([2 * class_sums - column_sums, (2 * counts - n)[:, None]], dim=1).T
+    return gram, rhs, mean, std
+
+
 def fewshot_accuracies(
     pool_features: torch.Tensor,
     pool_labels: torch.Tensor,
@@ -58,32 +81,33 @@ def fewshot_accuracies(
     seeds: int = 3,
     l2_reg: float = 1024.0,
 ) -> dict[int, float]:
-    """Mean test accuracy over ``seeds`` support sets drawn from the pool, for each shot count."""
-    pool_features, test_features = pool_features.double(), test_features.double()
+    """Mean test accuracy over ``seeds`` support sets drawn from the pool, for each shot count.
+
+    The same solution as solving ``support_problem`` in float64 (big_vision's ``fewshot_lsr``
+    formula), arranged so its cost is two float32 products per problem: the Gram of the support
+    set and the test scores. The whitening is folded into the weights, so the test set is
+    never copied per problem."""
+    pool_features, test_features = pool_features.float(), test_features.float()
     grams, rhs, means, stds, problems = [], [], [], [], []
-    dim = pool_features.shape[1]
     for shot in shots:
         for seed in range(seeds):
-            x, targets, mean, std = support_problem(
-                pool_features, pool_labels, num_classes, shot, seed
-            )
-            grams.append(x.T @ x + l2_reg * torch.eye(dim + 1, dtype=x.dtype))
-            rhs.append(x.T @ targets)
-            means.append(mean)
-            stds.append(std)
+            idx = support_indices(pool_labels, num_classes, shot, seed)
+            system = _whitened_system(pool_features[idx], pool_labels[idx], num_classes, l2_reg)
+            for store, value in zip((grams, rhs, means, stds), system, strict=True):
+                store.append(value)
             problems.append(shot)
     # X'X + lambda I is symmetric positive definite: Cholesky, half LU's work and no pivots.
     # (Batched LU on several CPU threads fails in MKL's xLASWP, pytorch/pytorch#142815.)
     factors = torch.linalg.cholesky(torch.stack(grams))
-    weights = torch.cholesky_solve(torch.stack(rhs), factors)  # (P, d+1, K)
-    # Predict one problem at a time: a (P, N, d) whitened copy of ImageNet's test set would not fit.
+    weights = torch.cholesky_solve(torch.stack(rhs), factors)  # (P, d+1, K), float64
     correct = []
-    ones = torch.ones(len(test_features), 1, dtype=test_features.dtype)
     for w, mean, std in zip(weights, means, stds, strict=True):
-        test = torch.cat([(test_features - mean) / std, ones], dim=1)
-        correct.append(((test @ w).argmax(-1) == test_labels).double().mean())
-    correct = torch.stack(correct)
+        # scores = ((t - mean) / std) @ w[:d] + w[d] = t @ (w[:d] / std) + (w[d] - ...)
+        scaled = w[:-1] / std.double()[:, None]
+        bias = w[-1] - mean.double() @ scaled
+        scores = torch.addmm(bias.float(), test_features, scaled.float())
+        correct.append((scores.argmax(-1) == test_labels).double().mean())
     results: dict[int, list[float]] = {}
-    for shot, accuracy in zip(problems, correct.tolist(), strict=True):
+    for shot, accuracy in zip(problems, torch.stack(correct).tolist(), strict=True):
         results.setdefault(shot, []).append(accuracy)
     return {shot: sum(values) / len(values) for shot, values in results.items()}
