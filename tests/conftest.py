@@ -27,6 +27,19 @@ TINY_DATA = [
 ]
 TINY_VIT = ["model.depth=1", "model.hidden_size=32", "model.mlp_size=64", "model.num_heads=2"]
 TINY_BIT = ["model=bit_tiny", "model.channels=[32,64,64,64]", "model.stem_channels=8"]
+# A two-step fine-tune on the held-out glyph sets: a transfer child of a tiny run.
+TINY_TRANSFER_CHILD = [
+    "data=synthetic",
+    "data.task=transfer",
+    "data.image_size=16",
+    "data.num_train=64",
+    "data.num_val=32",
+    "recipe=finetune_tiny",
+    "recipe.steps=2",
+    "recipe.global_batch_size=16",
+    "recipe.schedule.warmup_steps=1",
+    "evaluation=none",
+]
 
 
 def few_steps(batch: int, steps: int) -> list[str]:

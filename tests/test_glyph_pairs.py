@@ -54,11 +54,12 @@ def test_positions_cover_every_sub_patch_phase():
     assert (counts / counts.sum()).min() > 0.05  # every eighth of a patch occurs (uniform: 0.125)
 
 
-def test_transfer_shares_every_glyph_but_no_class():
+@pytest.mark.parametrize("classes", [5, 10, 20])
+def test_transfer_shares_every_glyph_but_no_class(classes):
     for seed in range(5):
-        pretrain = class_pairs(GlyphPairSpec(seed=seed))
+        pretrain = class_pairs(GlyphPairSpec(seed=seed, num_classes=classes))
         transfer = class_pairs(GlyphPairSpec(seed=seed, task="transfer", num_classes=10))
-        assert len(set(pretrain)) == 20 and len(set(transfer)) == 10
+        assert len(set(pretrain)) == classes and len(set(transfer)) == 10
         assert not set(pretrain) & set(transfer)
         assert {g for p in transfer for g in p} <= {g for p in pretrain for g in p}
         assert {g for p in pretrain for g in p} == set(range(10))

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
+from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env, run_script
 
 SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
 
@@ -143,18 +143,7 @@ def test_sigterm_checkpoints_the_current_step_and_resume_continues_from_it(tmp_p
 
 
 def test_transfer_fine_tunes_the_finished_run_and_is_not_rerun(train):
-    child = [
-        "data=synthetic",
-        "data.task=transfer",
-        "data.image_size=16",
-        "data.num_train=64",
-        "data.num_val=32",
-        "recipe=finetune_tiny",
-        "recipe.steps=2",
-        "recipe.global_batch_size=16",
-        "recipe.schedule.warmup_steps=1",
-        "evaluation=none",
-    ]
+    child = TINY_TRANSFER_CHILD
     transfer = "transfer.synthetic_transfer=[" + ",".join(f"'{o}'" for o in child) + "]"
     overrides = [*TINY_DATA, *TINY_VIT, *SHOTS, "logger=csv", "transfer=synthetic", transfer]
     first = train(*overrides, "hydra.run.dir=${paths.output_dir}/runs/pinned", "resume=auto")

@@ -10,22 +10,11 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env
+from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env
 from vitrepro.transfer import child_environment
 
-CHILD = [
-    "data=synthetic",
-    "data.task=transfer",
-    "data.image_size=16",
-    "data.num_train=64",
-    "data.num_val=32",
-    "recipe=finetune_tiny",
-    "recipe.steps=2",
-    "recipe.global_batch_size=16",
-    "recipe.schedule.warmup_steps=1",
-    "evaluation=none",
-]
-TRANSFER = ["transfer=synthetic", "transfer.synthetic_transfer=[" + ",".join(CHILD) + "]"]
+CHILD = ",".join(TINY_TRANSFER_CHILD)
+TRANSFER = ["transfer=synthetic", f"transfer.synthetic_transfer=[{CHILD}]"]
 
 
 def test_child_environment_drops_the_parents_launch(monkeypatch):

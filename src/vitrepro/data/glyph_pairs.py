@@ -32,9 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from vitrepro.data.synthetic import SPLITS, TASKS, hashed_uniforms
+from vitrepro.data.synthetic import SPLITS, TASKS, RenderedImages, hashed_uniforms
 
 _TEMPLATE = 5  # glyph templates are 5x5; strokes join neighbouring points of a 3x3 lattice
 _LATTICE = [(r, c) for r in (0, 2, 4) for c in (0, 2, 4)]
@@ -115,7 +114,7 @@ def class_pairs(spec: GlyphPairSpec) -> list[tuple[int, int]]:
     return order[:per_task] if spec.task == "pretrain" else order[::-1][:per_task]
 
 
-class GlyphPairs(Dataset):
+class GlyphPairs(RenderedImages):
     """Index-addressable glyph-pair images; returns ``(image in [-1, 1], label)``."""
 
     def __init__(self, spec: GlyphPairSpec, split: str, size: int) -> None:
@@ -130,21 +129,6 @@ class GlyphPairs(Dataset):
         bank = make_templates(spec.num_glyphs + spec.num_distractor_glyphs, spec.seed)
         self.class_glyphs, self.distractors = bank[: spec.num_glyphs], bank[spec.num_glyphs :]
         self._stream = 16 + SPLITS[split] + 8 * TASKS.index(spec.task)  # v1 uses 0..10
-
-    def __len__(self) -> int:
-        return self.size
-
-    def labels(self, indices: np.ndarray) -> np.ndarray:
-        """Labels cycle through the classes, so every prefix (nested subset) is balanced."""
-        return indices % self.spec.num_classes
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        images, labels = self.render(np.asarray([index]))
-        return images[0], int(labels[0])
-
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        images, labels = self.render(np.asarray(indices))
-        return list(zip(images, labels.tolist(), strict=True))
 
     def layout(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """Where each glyph goes, in pixels: ``centre`` (B, slots, 2 as x, y), ``side`` and

@@ -111,7 +111,33 @@ class MotifSpec:
     noise_std: float = 0.05
 
 
-class MotifCompositions(Dataset):
+class RenderedImages(Dataset):
+    """An index-addressable dataset whose images are rendered in batches by ``render``; the
+    generators (v1 here, v2 in ``glyph_pairs.py``) share this interface."""
+
+    size: int
+    spec: MotifSpec
+
+    def __len__(self) -> int:
+        return self.size
+
+    def labels(self, indices: np.ndarray) -> np.ndarray:
+        """Labels cycle through the classes, so every prefix (nested subset) is balanced."""
+        return indices % self.spec.num_classes
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        images, labels = self.render(np.asarray([index]))
+        return images[0], int(labels[0])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        images, labels = self.render(np.asarray(indices))
+        return list(zip(images, labels.tolist(), strict=True))
+
+    def render(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+class MotifCompositions(RenderedImages):
     """Index-addressable images of glyph compositions; returns ``(image in [-1, 1], label)``."""
 
     def __init__(self, spec: MotifSpec, split: str, size: int) -> None:
@@ -142,21 +168,6 @@ class MotifCompositions(Dataset):
         self.class_glyphs, self.distractor_glyphs = bank[: spec.num_glyphs], bank[spec.num_glyphs :]
         # Transfer images come from their own stream, so they never repeat a pre-training image.
         self._stream = SPLITS[split] + 8 * TASKS.index(spec.task)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def labels(self, indices: np.ndarray) -> np.ndarray:
-        """Labels cycle through the classes, so every prefix (nested subset) is balanced."""
-        return indices % self.spec.num_classes
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        images, labels = self.render(np.asarray([index]))
-        return images[0], int(labels[0])
-
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        images, labels = self.render(np.asarray(indices))
-        return list(zip(images, labels.tolist(), strict=True))
 
     def render(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Render a batch: ``(B, 3, H, W)`` float images in [-1, 1] and ``(B,)`` labels."""
