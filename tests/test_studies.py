@@ -106,7 +106,7 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     comparison = (tmp_path / "out" / f"{study_name}_{profile}_vs_paper.md").read_text()
     assert comparison.startswith("| series | x | ours | sd | seeds | paper |")
     rows = comparison.split("\n\n")[0].strip().splitlines()[2:]  # one per point, seeds merged
-    group = ["series", "x", "step"] if spec["x_axis"] == "step" else ["series", "x"]
+    group = [*series_axes(spec), "x", *(["step"] if spec["x_axis"] == "step" else [])]
     assert len(rows) == len(table.groupby(group))
     seeds = len({dict(p.params).get("seed") for p in points})
     assert all(row.split(" | ")[4] == str(seeds) for row in rows)

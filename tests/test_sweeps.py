@@ -54,3 +54,9 @@ def test_sweep_is_valid_and_every_run_composes(path):
         argv = create_sweep_command_args({"args": run})["args_no_hyphens"]  # as the agent does
         # paper-scale grids are planned here, run elsewhere: skip data locations and GPUs
         validate_config(composed(*argv), paths=not paper_scale, devices=not paper_scale)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=SWEEP_IDS)
+def test_sweep_names_its_project(path):
+    """`wandb sweep FILE` then creates the sweep where the runs log (logger.project)."""
+    assert yaml.safe_load(path.read_text()).get("project") == "vitrepro"

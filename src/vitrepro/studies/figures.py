@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from vitrepro.studies.seeds import competence_text
 from vitrepro.tracking import save_figure_atomic
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
@@ -279,8 +280,8 @@ def render(
             ax.legend(fontsize=7, loc="lower right")
     title = f"{study['title']} (profile={profile_name})"
     if fit and fit.get("compute_limited"):
-        title += " - compute-limited: " + ", ".join(fit["compute_limited"])
-    figure.suptitle(title, fontsize=11)
+        title += "\ncompute-limited: " + competence_text(fit)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     save_figure_atomic(figure, path)
     plt.close(figure)

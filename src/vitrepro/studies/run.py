@@ -26,7 +26,7 @@ from vitrepro.errors import ConfigError
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
-from vitrepro.studies.seeds import competence, gaps, seed_summary
+from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
 from vitrepro.tracking import write_text_atomic
 from vitrepro.transfer import PROJECT_ROOT, finished_summary
 
@@ -174,7 +174,8 @@ def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Pa
     if len(gap):
         text += "\nCNN minus ViT (95% interval over seeds):\n\n" + markdown_table(gap)
     if fit:
-        text += f"\nPre-training test top-1 (competence): {fit}\n"
+        limited = "compute-limited" if fit["compute_limited"] else "competent"
+        text += f"\nCompetence ({limited}): {competence_text(fit)}.\n"
     write_text_atomic(out_dir / f"{stem}_vs_paper.md", text)
     return out_dir / f"{stem}.png"
 

@@ -104,3 +104,14 @@ def competence(results: pd.DataFrame, profile: dict[str, Any]) -> dict[str, Any]
     }
     limited = [k for k, v in checks.items() if not v >= COMPETENCE[k]]
     return {**checks, "thresholds": COMPETENCE, "compute_limited": limited}
+
+
+def competence_text(fit: dict[str, Any]) -> str:
+    """One line for a figure or table: each model's pre-training test top-1 and its threshold."""
+    names = {"cnn_smallest": "CNN at the smallest size", "vit_largest": "ViT at the largest"}
+    parts = [
+        f"{names[k]} {fit[k]:.1f}% ({'below' if k in fit['compute_limited'] else 'at least'} "
+        f"{fit['thresholds'][k]:.0f}%)"
+        for k in names
+    ]
+    return "pre-training test top-1: " + ", ".join(parts)
