@@ -119,11 +119,11 @@ def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
 
 def _draw(ax, x, group: pd.DataFrame, label: str, **style) -> None:
     """A line through the seed means, with the seeds' standard deviation as error bars."""
+    style = {"marker": "o", **style}
     if "sd" in group and group["sd"].notna().any():
-        ax.errorbar(x, group["value"], yerr=group["sd"], marker="o", capsize=3, label=label,
-                    **style)  # fmt: skip
+        ax.errorbar(x, group["value"], yerr=group["sd"], capsize=3, label=label, **style)
     else:
-        ax.plot(x, group["value"], marker="o", label=label, **style)
+        ax.plot(x, group["value"], label=label, **style)
 
 
 def _categorical_lines(ax, points: pd.DataFrame, order: list[str], **style) -> None:
