@@ -271,13 +271,14 @@ def render(
         axes[1].axhline(profile["chance"], color="black", ls=":", lw=1, label="chance")
     if gap is not None and len(gap):
         axes[1].text(0.01, 0.99, _gap_text(gap), transform=axes[1].transAxes, fontsize=7,
-                     va="top", family="monospace")  # fmt: skip
+                     va="top", family="monospace", zorder=5,
+                     bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
     for ax in axes:
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
     title = f"{study['title']} (profile={profile_name})"
     if fit and fit.get("compute_limited"):
         title += "\ncompute-limited: " + competence_text(fit)
