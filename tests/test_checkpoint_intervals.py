@@ -6,7 +6,7 @@ from conftest import TINY_VIT
 
 
 def test_step_interval_keeps_the_save_after_validation(train):
-    # 2 steps per epoch, 5 steps: validation after steps 2 and 4, a step save at step 3
+    # 2 steps per epoch, 5 steps: validation after steps 2, 4 and 5, a step save at step 3
     result = train(
         "data.image_size=16",
         "data.num_train=64",
@@ -25,5 +25,7 @@ def test_step_interval_keeps_the_save_after_validation(train):
     (run_dir,) = result.run_dirs()
     names = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert "step-step=3.ckpt" in names  # the step interval
-    assert "epoch=1-step=4.ckpt" in names  # the after-validation save, still on
+    # the after-validation save is still on: the last validation (at step 5, the end) saved
+    assert "epoch=2-step=5.ckpt" in names
+    assert names == {"step-step=3.ckpt", "epoch=2-step=5.ckpt", "last.ckpt"}  # one last.ckpt
     assert (run_dir / "checkpoints" / "last.ckpt").is_symlink()

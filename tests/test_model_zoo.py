@@ -27,9 +27,11 @@ PARAMS_WITHOUT_HEAD = {
     "bit_r152x1": (58_136_128, "resnetv2_152x1_bit"),
     "bit_r152x2": (232_238_208, "resnetv2_152x2_bit"),
     "bit_r200x3": (562_488_000, None),
+    "bit_cifar_r26": (13_930_816, None),
     "bit_micro": (127_024, None),
     "bit_tiny": (504_464, None),
     "hybrid_micro": (498_736, None),
+    "hybrid_small": (25_149_504, None),
     "hybrid_tiny": (843_664, None),
     "r50_vit_b16": (97_890_112, "vit_base_r50_s16_224"),
     "r50_vit_b32": (110_176_832, None),
@@ -46,9 +48,13 @@ PARAMS_WITHOUT_HEAD = {
     "vit_s32": (22_493_952, "vit_small_patch32_224"),
     "vit_ti16": (5_524_416, "vit_tiny_patch16_224"),
     "vit_micro_p4": (458_592, None),
+    "vit_s4": (21_338_496, None),
     "vit_tiny_p4": (808_064, None),
     "vit_tiny_p8": (820_352, None),  # p4 + 8x8 patch weights - 48 position embeddings
 }
+
+
+AT_32_PX = {"vit_s4", "bit_cifar_r26", "hybrid_small"}  # the small profile's 32-px models
 
 
 def model_cfg(name: str, *overrides: str) -> dict:
@@ -62,7 +68,7 @@ def test_every_config_has_a_fixed_parameter_count():
 @pytest.mark.parametrize("name", MODELS)
 def test_parameter_counts(name):
     expected, timm_name = PARAMS_WITHOUT_HEAD[name]
-    size = 32 if "tiny" in name or "micro" in name else 224
+    size = 32 if name in AT_32_PX or "tiny" in name or "micro" in name else 224
     card = model_card(model_cfg(name), size, num_classes=1000, images=None, epochs=None)
     assert card["params_without_head"] == expected
     if timm_name and timm_name in timm.list_models():

@@ -45,7 +45,7 @@ def test_a_small_profile_point_runs_at_micro_scale(train):
     point = next(p for p in expand_grid(sweep) if dict(p.params)["model"] == "vit_s4")
     args = [a for a in point.args if a.split("=")[0] not in MICRO]
     args += [f"{k}={v}" for k, v in MICRO.items()] + SHRINK
-    args.append("transfer.glyphs_transfer=[" + ",".join(CHILD) + "]")
+    args.append("transfer.glyphs_transfer=[" + ",".join(f"'{o}'" for o in CHILD) + "]")
     result = train(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = result.summary()

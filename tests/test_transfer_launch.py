@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env
 from vitrepro.transfer import child_environment
 
-CHILD = ",".join(TINY_TRANSFER_CHILD)
+CHILD = ",".join(f"'{o}'" for o in TINY_TRANSFER_CHILD)
 TRANSFER = ["transfer=synthetic", f"transfer.synthetic_transfer=[{CHILD}]"]
 
 
