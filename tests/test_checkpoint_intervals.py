@@ -27,5 +27,4 @@ def test_step_interval_keeps_the_save_after_validation(train):
     assert "step-step=3.ckpt" in names  # the step interval
     # the after-validation save is still on: the last validation (at step 5, the end) saved
     assert "epoch=2-step=5.ckpt" in names
-    assert names == {"step-step=3.ckpt", "epoch=2-step=5.ckpt", "last.ckpt"}  # one last.ckpt
     assert (run_dir / "checkpoints" / "last.ckpt").is_symlink()

@@ -19,16 +19,14 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
         found = [run_dir / "checkpoints" / name for name in ("last.ckpt", INTERRUPTED)]
         # Lightning's SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
         found = [path for path in found if path.exists()] + list(run_dir.glob("hpc_ckpt_*.ckpt"))
-        found += list((run_dir / "checkpoints").glob("step-*.ckpt"))  # checkpoint.every_n_steps
         return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     return str(resolve_checkpoint(resume, key="resume"))
 
 
 def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
-    """The newest checkpoint after each validation, with ``last.ckpt`` linking to it (one copy
-    on disk, not two); with ``every_n_steps`` also ``step-<n>.ckpt`` every N optimizer steps (a
-    separate callback: one with both intervals stops saving after validation). ``resume=auto``
-    takes the newest of them."""
+    """The newest checkpoint after each validation, with ``last.ckpt`` linking to the newest
+    of all (one copy on disk, not two); with ``every_n_steps`` also one every N optimizer steps
+    (a separate callback: one with both intervals would stop saving after validation)."""
     folder = run_dir / "checkpoints"
     callbacks = [ModelCheckpoint(dirpath=folder, save_last="link")]
     if every_n_steps:
@@ -36,6 +34,7 @@ def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bo
             ModelCheckpoint(
                 dirpath=folder,
                 filename="step-{step}",
+                save_last="link",
                 every_n_train_steps=every_n_steps,
             )
         )
