@@ -4,25 +4,31 @@ Prints one JSON object of ``fewshot/<dataset>/<k>shot`` accuracies (Section 4.1)
 """
 
 import json
+import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from vitrepro.cli import exit_on_user_error
+from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.schema import EvaluateConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-@exit_on_user_error
+@exit_on_user_error(schema=EvaluateConfig)
 def main(cfg: DictConfig) -> None:
     from vitrepro.evaluate import evaluate_checkpoint
 
     results = evaluate_checkpoint(cfg)
     print(json.dumps(results, indent=2))
     if cfg.output:
-        from vitrepro.tracking import write_json_atomic
+        from vitrepro.files import write_json_atomic
 
         write_json_atomic(cfg.output, results)
 
 
 if __name__ == "__main__":
+    check_overrides(CONFIG_DIR, "evaluate", sys.argv[1:])
     main()

@@ -13,12 +13,13 @@ import hydra
 from omegaconf import DictConfig
 
 from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.schema import InspectConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="inspect")
-@exit_on_user_error
+@exit_on_user_error(schema=InspectConfig)
 def main(cfg: DictConfig) -> None:
     from vitrepro.inspection.run import inspect_checkpoint  # heavy imports after parsing
 

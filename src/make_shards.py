@@ -18,18 +18,41 @@ from vitrepro.data.shards import (
 )
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A wrong argument is one line and exit code 2, as in the Hydra entry scripts."""
+
+    def error(self, message: str) -> None:
+        print(f"error: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineErrors(description=__doc__.splitlines()[0])
     parser.add_argument("src", help="image folder, list file, or 'synthetic'")
     parser.add_argument("out", help="output folder for shard-*.tar and dataset.json")
-    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
+    parser.add_argument("--shard-size", type=positive, default=1000, help="samples per shard")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample order")
-    parser.add_argument("--max-side", type=int, default=None, help="downscale larger images")
-    parser.add_argument("--synthetic-size", type=int, default=10_000)
+    parser.add_argument("--max-side", type=positive, default=None, help="downscale larger images")
+    parser.add_argument("--synthetic-size", type=positive, default=10_000)
     parser.add_argument("--split", default="train", choices=["train", "val", "test"])
-    parser.add_argument("--image-size", type=int, default=32, help="synthetic image size")
-    parser.add_argument("--num-classes", type=int, default=10, help="synthetic classes")
+    parser.add_argument("--image-size", type=positive, default=32, help="synthetic image size")
+    parser.add_argument("--num-classes", type=positive, default=10, help="synthetic classes")
     args = parser.parse_args()
+    try:
+        return write(args)
+    except (OSError, ValueError) as error:  # an unwritable OUT, a malformed list file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def write(args: argparse.Namespace) -> int:
 
     src = Path(args.src)
     if args.src == "synthetic":

@@ -5,15 +5,20 @@ multiply-add) and, with ``images=N epochs=E``, train_exaflops (3 x forward FLOPs
 """
 
 import json
+import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vitrepro.cli import exit_on_user_error
+from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.schema import ModelCardConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="model_card")
-@exit_on_user_error
+@exit_on_user_error(schema=ModelCardConfig)
 def main(cfg: DictConfig) -> None:
     from vitrepro.compute import model_card
     from vitrepro.validate import check_model
@@ -28,4 +33,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(CONFIG_DIR, "model_card", sys.argv[1:])
     main()

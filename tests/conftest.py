@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from vitrepro import record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ class Result:
 
     def summary(self) -> dict:
         (run_dir,) = self.run_dirs()
-        return json.loads((run_dir / "summary.json").read_text())
+        return record.read(run_dir)
 
 
 def clean_env(output_dir: Path) -> dict[str, str]:
@@ -77,12 +78,15 @@ def clean_env(output_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_script(script: str, *args: str, output_dir: Path, timeout: int = 600) -> Result:
-    """Run one of the entry points in ``src/`` as a user would, outputs under ``output_dir``."""
+def run_script(
+    script: str, *args: str, output_dir: Path, timeout: int = 600, env: dict | None = None
+) -> Result:
+    """Run one of the entry points in ``src/`` as a user would, outputs under ``output_dir``;
+    ``env``: variables added to the clean environment."""
     proc = subprocess.run(
         [sys.executable, f"src/{script}", *args],
         cwd=ROOT,
-        env=clean_env(output_dir),
+        env={**clean_env(output_dir), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,10 +1,20 @@
-"""User mistakes stop before compute with one line naming the key, exit code 2, nothing left."""
+"""User mistakes stop before compute with one line naming the key, exit code 2, nothing left.
+
+The table runs in-process through the checks every run makes before compute (the config
+composed as ``src/train.py`` composes it); a few cases run the real entry scripts to show the
+mistake reaches the user as one line and exit code 2.
+"""
 
 from __future__ import annotations
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from conftest import TINY_DATA, TINY_VIT
+from conftest import ROOT, TINY_DATA, TINY_VIT, run_script
+from vitrepro.cli import check_overrides
+from vitrepro.errors import ConfigError
+from vitrepro.train import check_before_compute
 
 TINY = [*TINY_DATA, *TINY_VIT]
 BAD_INPUTS = {
@@ -31,12 +41,39 @@ BAD_INPUTS = {
     "unknown-format": ([*TINY, "data.format=lmdb"], "data.format=lmdb"),
     "bad-prefetch": ([*TINY, "performance.prefetch_factor=0"], "performance.prefetch_factor=0"),
     "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),
-    "misspelt-key": ([*TINY, "recipe.lrr=0.1"], "+recipe.lrr=0.1"),
-    "unknown-model": (["model=vit_b99"], "model/vit_b99"),
     "zero-devices": ([*TINY, "trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0"),
     "seed-not-an-integer": ([*TINY, "seed=1.5"], "seed=1.5"),
     "unknown-gap-norm": ([*TINY, "model.classifier=gap", "model.gap_norm=x"], "model.gap_norm=x"),
     "unknown-stem": ([*TINY_DATA, "model=bit_micro", "model.stem=deep"], "model.stem=deep"),
+    # a wrong type and an out-of-range value in every top-level group
+    "model-type": ([*TINY, "model.depth=2.5"], "model.depth=2.5"),
+    "model-range": ([*TINY, "model.dropout=1.5"], "model.dropout=1.5"),
+    "model-missing-size": ([*TINY, "model.num_heads=null"], "model.num_heads=None"),
+    "data-type": ([*TINY, "data.image_size=large"], "data.image_size=large"),
+    "data-range": ([*TINY, "data.num_workers=-1"], "data.num_workers=-1"),
+    "recipe-type": ([*TINY, "recipe.global_batch_size=many"], "recipe.global_batch_size=many"),
+    "recipe-range": ([*TINY, "recipe.label_smoothing=1.0"], "recipe.label_smoothing=1.0"),
+    "trainer-type": ([*TINY, "trainer.log_every_n_steps=often"], "trainer.log_every_n_steps="),
+    "trainer-range": ([*TINY, "trainer.num_nodes=0"], "trainer.num_nodes=0"),
+    "trainer-precision": ([*TINY, "trainer.precision=8-bit"], "trainer.precision=8-bit"),
+    "logger-type": ([*TINY, "logger.tags=5"], "logger.tags=5"),
+    "logger-range": ([*TINY, "logger.mode=sometimes"], "logger.mode=sometimes"),
+    "evaluation-type": ([*TINY, "evaluation.seeds=three"], "evaluation.seeds=three"),
+    "evaluation-range": ([*TINY, "evaluation.shots=[0,5]"], "evaluation.shots.0=0"),
+    "callbacks-type": ([*TINY, "callbacks.lr_monitor=5"], "callbacks.lr_monitor=5"),
+    "callbacks-target": (
+        [*TINY, "+callbacks.stop._target_=no.such.Callback"],
+        "callbacks.stop._target_=no.such.Callback",
+    ),
+    "transfer-type": ([*TINY, "+transfer.pets=5"], "transfer.pets=5"),
+    "paths-type": ([*TINY, "paths.data_root=[a]"], "paths.data_root=['a']"),
+    "checkpoint-type": ([*TINY, "checkpoint.keep_best=maybe"], "checkpoint.keep_best=maybe"),
+    "checkpoint-range": ([*TINY, "checkpoint.every_n_steps=0"], "checkpoint.every_n_steps=0"),
+    "checkpoint-unknown-key": ([*TINY, "+checkpoint.every=5"], "checkpoint.every=5"),
+    "performance-unknown-key": ([*TINY, "+performance.turbo=true"], "performance.turbo=True"),
+    "seed-range": ([*TINY, "seed=-1"], "seed=-1"),
+    "compile-type": ([*TINY, "compile=sometimes"], "compile=sometimes"),
+    "resume-type": ([*TINY, "resume=[a]"], "resume=['a']"),
     "bad-fewshot-target": (
         [*TINY, "data.fewshot_datasets.synthetic_transfer.task=x"],
         "data.fewshot_datasets.synthetic_transfer.task=x",
@@ -44,9 +81,48 @@ BAD_INPUTS = {
 }
 
 
+def check(*overrides: str) -> str | None:
+    """The checks of ``vitrepro.train.run`` before compute, on the config Hydra composes."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, "paths.run_dir=/nonexistent/run"])
+        return check_before_compute(OmegaConf.to_container(cfg, resolve=True), inherited=[])
+
+
+def test_the_default_config_and_the_tiny_one_pass_the_checks():
+    assert check() is None and check(*TINY) is None  # nothing to resume from
+
+
 @pytest.mark.parametrize("overrides,key", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
-def test_bad_input_fails_with_one_line(train, overrides, key):
-    result = train(*overrides)
+def test_bad_input_is_one_error_naming_the_key(overrides, key):
+    with pytest.raises(ConfigError) as raised:
+        check(*overrides)
+    line = str(raised.value)
+    assert key in line and "\n" not in line
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [(["recipe.lrr=0.1"], "+recipe.lrr=0.1"), (["model=vit_b99"], "model/vit_b99")],
+    ids=["misspelt-key", "unknown-model"],
+)
+def test_composition_errors_are_one_line(overrides, key, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        check_overrides(ROOT / "conf", "train", overrides)
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and key in line
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0"),
+        (["recipe.lrr=0.1"], "+recipe.lrr=0.1"),
+    ],
+    ids=["schema", "composition"],
+)
+def test_train_py_prints_one_line_and_leaves_nothing(train, overrides, key):
+    result = train(*TINY, *overrides)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -55,20 +131,21 @@ def test_bad_input_fails_with_one_line(train, overrides, key):
     assert result.run_dirs() == []  # nothing a study could mistake for a result
 
 
-def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(train, tmp_path):
+def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path):
     notes = tmp_path / "notes.ckpt"
     notes.write_text("not weights\n")
     for key in ("resume", "model.pretrained"):
-        result = train(*TINY, f"{key}={notes}")
-        assert result.returncode == 2, result.stderr[-2000:]
-        (line,) = result.stderr.strip().splitlines()
-        assert line.startswith(f"error: {key}=") and "not a checkpoint" in line
+        with pytest.raises(ConfigError) as raised:
+            check(*TINY, f"{key}={notes}")
+        assert str(raised.value).startswith(f"{key}=") and "not a checkpoint" in str(raised.value)
 
 
-def test_missing_dataset_names_the_setting_to_change(train):
-    result = train("data=in21k", "paths.data_root=/nonexistent")
-    assert result.returncode == 2
-    assert "/nonexistent/imagenet21k" in result.stderr and "paths.data_root" in result.stderr
+def test_missing_dataset_names_the_setting_to_change():
+    with pytest.raises(ConfigError) as raised:
+        check("data=in21k", "paths.data_root=/nonexistent")
+    assert "/nonexistent/imagenet21k" in str(raised.value) and "paths.data_root" in str(
+        raised.value
+    )
 
 
 def test_paper_scale_command_composes(train):
@@ -85,3 +162,22 @@ def test_help_lists_config_groups(train):
     for group in ("model:", "data:", "recipe:", "trainer:", "logger:", "paths:"):
         assert group in result.stdout
     assert "vit_b16" in result.stdout and "synthetic" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "script,args,key",
+    [
+        ("evaluate.py", ["checkpoint=/x", "evaluation.seeds=three"], "evaluation.seeds=three"),
+        ("evaluate.py", [], "checkpoint=???"),  # the required key not given
+        ("model_card.py", ["num_classes=0"], "num_classes=0"),
+        ("model_card.py", ["model.depth=deep"], "model.depth=deep"),
+        ("inspect_model.py", ["checkpoint=/x", "num_images=-5"], "num_images=-5"),
+        ("make_shards.py", ["synthetic", "/tmp/unused", "--shard-size", "0"], "--shard-size"),
+        ("make_shards.py", ["synthetic", "/tmp/unused", "--image-size", "big"], "--image-size"),
+    ],
+)
+def test_every_entry_script_reports_a_bad_value_in_one_line(script, args, key, tmp_path):
+    result = run_script(script, *args, output_dir=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and key in line

@@ -170,7 +170,7 @@ def test_inspect_model_on_a_timm_hybrid_state_dict_skips_the_filters(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["analyses=[filters,saliency]"], "analyses="),
+        (["analyses=[filters,saliency]"], "analyses.1=saliency"),
         (["checkpoint=/nonexistent/run"], "checkpoint=/nonexistent/run"),
     ],
 )

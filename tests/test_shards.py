@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import TINY_VIT, few_steps, run_script
@@ -231,3 +232,27 @@ def test_jft_like_config_reads_classes_and_a_subset_from_the_shards(synthetic_sh
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.summary()["config"]["data"]["subset"] == 30
+
+
+def _keys(module, stream: int = 0, epoch: int = 0, count: int = 120) -> list[int]:
+    samples = module.train_dataloader().dataset.ordered_samples(stream, epoch)
+    return [int(next(samples)["__key__"]) for _ in range(count)]
+
+
+def test_training_order_is_a_function_of_seed_epoch_rank_and_worker(synthetic_shards):
+    torch.manual_seed(7)  # the run's seed, as seed_everything sets it
+    first = _keys(_module(synthetic_shards))
+    torch.manual_seed(7)
+    assert _keys(_module(synthetic_shards)) == first  # two runs, one order
+    torch.manual_seed(7)
+    module = _module(synthetic_shards)
+    assert _keys(module, stream=1) != first and _keys(module, epoch=1) != first
+    torch.manual_seed(8)
+    assert _keys(_module(synthetic_shards)) != first
+    assert set(first) <= set(range(60)) and len(set(first)) > 40  # resampled, then shuffled
+
+
+def test_a_nested_subset_trains_on_a_prefix_of_the_seeded_order(synthetic_shards):
+    torch.manual_seed(7)
+    keys = _keys(_module(synthetic_shards, subset=25))
+    assert max(keys) < 25 and len(set(keys)) > 20  # keys are positions in the seeded order

@@ -21,7 +21,11 @@ SHRINK = [
     "evaluation.seeds=1",
     "recipe.global_batch_size=16",
     "recipe.schedule.warmup_steps=1",
+    "recipe.steps=2",  # the option's epochs, cut to two steps
     "model.depth=1",
+    "model.hidden_size=32",
+    "model.mlp_size=64",
+    "model.num_heads=2",
     "logger=none",
     "trainer.enable_progress_bar=false",
 ]

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from conftest import TINY_VIT, clean_env
+from vitrepro import record
+from vitrepro.record import config_value
 from vitrepro.studies.collect import (
-    axis_value,
     local_records,
     series_axes,
     study_table,
@@ -32,8 +33,8 @@ from vitrepro.studies.run import (
 )
 
 STUDY_PROFILES = [
-    (path.stem, profile)
-    for path in sorted(STUDIES.glob("*.yaml"))
+    (path.parent.name, profile)
+    for path in sorted(STUDIES.glob("*/study.yaml"))
     for profile in yaml.safe_load(path.read_text())["profiles"]
 ]
 GROUPS = {"model", "pretraining", "transfer", "data", "recipe"}
@@ -145,11 +146,11 @@ def test_axes_of_a_wandb_sweep_run_are_read_from_its_flat_parameters():
     """A sweep sets ``model`` to a string and its other parameters as flat dotted keys, and
     W&B then keeps those, not the nested config the run logs."""
     config = {"model": "vit_b16", "model.position_embedding": "none", "choices": {}}
-    assert axis_value(config, "model.position_embedding") == "none"
-    assert axis_value(config, "model") == "vit_b16"
+    assert config_value(config, "model.position_embedding") == "none"
+    assert config_value(config, "model") == "vit_b16"
     nested = {"choices": {"model": "vit_b16"}, "model": {"position_embedding": "learned_1d"}}
-    assert axis_value(nested, "model.position_embedding") == "learned_1d"
-    assert axis_value(nested, "model") == "vit_b16"
+    assert config_value(nested, "model.position_embedding") == "learned_1d"
+    assert config_value(nested, "model") == "vit_b16"
 
 
 def test_unknown_study_and_profile_are_one_line_errors(capsys):
@@ -223,7 +224,7 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
     # a run interrupted after its last checkpoint (no summary yet) resumes; the other is kept
     (runs / points[0].slug / "summary.json").unlink()
     assert main(args) == 0
-    resumed = json.loads((runs / points[0].slug / "summary.json").read_text())
+    resumed = record.read(runs / points[0].slug)
     assert resumed["resumed_from"].endswith(".ckpt") and resumed["global_steps"] == 3
     assert (runs / "logs" / f"{points[1].slug}.log").stat().st_mtime == logs[
         runs / "logs" / f"{points[1].slug}.log"

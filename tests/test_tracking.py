@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from vitrepro.tracking import wandb_mode, write_json_atomic
+from vitrepro.files import write_json_atomic
+from vitrepro.tracking import wandb_mode
 
 
 @pytest.fixture

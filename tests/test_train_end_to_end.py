@@ -114,3 +114,11 @@ def test_summary_records_the_training_throughput(train):
     (run_dir,) = result.run_dirs()
     logged = (run_dir / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert "throughput/images_per_s" in logged
+
+
+def test_debug_limit_preset_runs_a_short_look(train):
+    result = train("debug=limit", "data.image_size=16", "data.num_val=64", *TINY_VIT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    assert summary["global_steps"] == 20 and summary["tracker"] == []  # no W&B run
+    assert summary["config"]["trainer"]["limit_train_batches"] == 10

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-import torch
 
-from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env, run_script
+from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, run_script
+from vitrepro import record
 
 SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
 
@@ -55,7 +51,7 @@ def test_pretrain_fewshot_then_finetune_at_higher_resolution(train, tmp_path):
     )
     assert tune.returncode == 0, tune.stderr[-3000:]
     (tuned,) = [d for d in tune.run_dirs() if d != run_dir]
-    tuned_summary = json.loads((tuned / "summary.json").read_text())
+    tuned_summary = record.read(tuned)
     assert tuned_summary["recipe"] == "finetune" and tuned_summary["global_steps"] == 4
     assert tuned_summary["config"]["recipe"]["optimizer"]["_target_"] == "torch.optim.SGD"
     assert tuned_summary["config"]["data"]["image_size"] == 32
@@ -71,77 +67,6 @@ def test_evaluate_needs_a_checkpoint(tmp_path):
     assert result.returncode == 2 and "checkpoint=/nonexistent/run" in result.stderr
 
 
-@pytest.mark.slow
-def test_resume_auto_continues_a_killed_run_with_the_same_wandb_run(tmp_path):
-    run_dir = tmp_path / "runs" / "requeued"
-    args = [
-        sys.executable,
-        "src/train.py",
-        *TINY_DATA,
-        *TINY_VIT,
-        "evaluation=none",
-        "recipe.steps=1500",
-        "checkpoint.every_n_steps=20",
-        f"hydra.run.dir={run_dir}",
-        "resume=auto",
-    ]
-    first = subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=clean_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((run_dir / "checkpoints").glob("epoch=*step=*")):
-        time.sleep(0.05)
-    time.sleep(0.5)  # let the checkpoint file be complete
-    first.send_signal(signal.SIGKILL)  # no clean shutdown: what a dead node does
-    first.wait()
-    assert not (run_dir / "summary.json").exists()
-    first_id = (run_dir / "wandb_run_id.txt").read_text()
-
-    second = subprocess.run(
-        args, cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600
-    )
-    assert second.returncode == 0, second.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["resumed_from"].endswith("last.ckpt")
-    assert summary["global_steps"] == 1500
-    assert (run_dir / "wandb_run_id.txt").read_text() == first_id
-    runs = list((run_dir / "wandb").glob("offline-run-*"))
-    assert runs and all(r.name.endswith(first_id) for r in runs)
-
-
-@pytest.mark.slow
-def test_sigterm_checkpoints_the_current_step_and_resume_continues_from_it(tmp_path):
-    run_dir = tmp_path / "runs" / "preempted"
-    args = [sys.executable, "src/train.py", *TINY_DATA, *TINY_VIT, "evaluation=none"]
-    args += ["recipe.steps=1500", f"hydra.run.dir={run_dir}", "resume=auto"]
-    first = subprocess.Popen(
-        args, cwd=ROOT, env=clean_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((run_dir / "checkpoints").glob("epoch=*step=*")):
-        time.sleep(0.05)
-    first.send_signal(signal.SIGTERM)  # what SLURM sends at preemption or the time limit
-    first.wait(timeout=120)
-    interrupted = run_dir / "checkpoints" / "interrupted.ckpt"
-    assert interrupted.exists(), first.stderr.read().decode()[-3000:]
-    assert "Traceback" not in first.stderr.read().decode()
-    step = torch.load(interrupted, weights_only=False, map_location="cpu")["global_step"]
-    periodic = max(int(p.stem.split("step=")[1]) for p in interrupted.parent.glob("epoch=*"))
-    assert 0 < step < 1500 and step >= periodic
-
-    second = subprocess.run(
-        args, cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600
-    )
-    assert second.returncode == 0, second.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["resumed_from"].endswith("interrupted.ckpt")
-    assert summary["global_steps"] == 1500
-
-
 def test_transfer_fine_tunes_the_finished_run_and_is_not_rerun(train):
     child = TINY_TRANSFER_CHILD
     transfer = "transfer.synthetic_transfer=[" + ",".join(f"'{o}'" for o in child) + "]"
@@ -151,7 +76,7 @@ def test_transfer_fine_tunes_the_finished_run_and_is_not_rerun(train):
     summary = first.summary()
     result = summary["transfer"]["synthetic_transfer"]
     assert 0 <= result["final"]["val/top1"] <= 1
-    child_summary = json.loads((ROOT / result["run_dir"] / "summary.json").read_text())
+    child_summary = record.read(ROOT / result["run_dir"])
     assert child_summary["config"]["model"]["pretrained"] == summary["run_dir"]
     assert child_summary["config"]["model"]["depth"] == 1  # the parent's model overrides
     assert child_summary["recipe"] == "finetune_tiny" and child_summary["global_steps"] == 2
@@ -200,21 +125,6 @@ def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(t
     (run_dir,) = result.run_dirs()
     assert list((run_dir / "checkpoints").glob("*.ckpt")) == []  # no NaN checkpoint
     assert not (run_dir / "summary.json").exists()  # nothing a study would take as a result
-
-
-def test_a_run_resumed_at_an_epoch_boundary_ends_as_an_uninterrupted_one(train):
-    # 256 images at batch 32: 8 steps an epoch; 24 steps = 3 epochs, checkpoints at each end
-    common = [*TINY_DATA, *TINY_VIT, "evaluation=none", "logger=none", "recipe.steps=24"]
-    whole = train(*common, "hydra.run.dir=${paths.output_dir}/runs/whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    pinned = ["hydra.run.dir=${paths.output_dir}/runs/split", "resume=auto"]
-    first_epoch = train(*common, *pinned, "+trainer.max_epochs=1")  # stops after epoch 1
-    assert first_epoch.returncode == 0, first_epoch.stderr[-3000:]
-    rest = train(*common, *pinned)
-    assert rest.returncode == 0, rest.stderr[-3000:]
-    runs = {p.name: json.loads((p / "summary.json").read_text()) for p in rest.run_dirs()}
-    assert runs["split"]["resumed_from"] and runs["split"]["global_steps"] == 24
-    assert runs["split"]["final"] == pytest.approx(runs["whole"]["final"], abs=1e-6)
 
 
 def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):

@@ -3,7 +3,6 @@ SLURM task or W&B agent run; its W&B run is a ``finetune`` job grouped under its
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env
+from vitrepro import record
 from vitrepro.transfer import child_environment
 
 CHILD = ",".join(f"'{o}'" for o in TINY_TRANSFER_CHILD)
@@ -52,7 +52,7 @@ def test_a_fine_tune_under_a_wandb_agent_is_a_run_of_its_own(tmp_path):
     child_dir = tmp_path / "run" / "transfer" / "synthetic_transfer"
     assert parent_id == "sweeprun1"
     assert (child_dir / "wandb_run_id.txt").read_text() != parent_id
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = record.read(tmp_path / "run")
     assert summary["final"]  # the parent's record survives its child
 
 
@@ -67,8 +67,8 @@ def test_a_two_process_ddp_run_fine_tunes_after_pre_training(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = record.read(tmp_path / "run")
     child = summary["transfer"]["synthetic_transfer"]
     assert 0 <= child["final"]["val/top1"] <= 1
-    child_summary = json.loads((ROOT / child["run_dir"] / "summary.json").read_text())
+    child_summary = record.read(ROOT / child["run_dir"])
     assert child_summary["device"]["count"] == 2  # the parent's trainer overrides, its own group

@@ -1,10 +1,18 @@
-"""Where a run's checkpoints go and which one a resumed run continues from."""
+"""Where a run's checkpoints go, which one a resumed run continues from, and what else they
+hold so that the resumed run is the uninterrupted one: random states (here) and the data
+position (``data/order.py``)."""
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
+from typing import Any
 
-from pytorch_lightning.callbacks import ModelCheckpoint
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from vitrepro.models.checkpoints import resolve_checkpoint
 
@@ -16,10 +24,12 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
     if not resume:
         return None
     if resume == "auto":  # the newest of the periodic, on-interrupt and SLURM-requeue ones
-        found = [run_dir / "checkpoints" / name for name in ("last.ckpt", INTERRUPTED)]
-        # Lightning's SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
-        found = [path for path in found if path.exists()] + list(run_dir.glob("hpc_ckpt_*.ckpt"))
-        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+        folder = run_dir / "checkpoints"
+        # last*.ckpt: one link per saving callback (after validation, every N steps); Lightning's
+        # SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
+        found = [*folder.glob("last*.ckpt"), folder / INTERRUPTED, *run_dir.glob("hpc_ckpt_*.ckpt")]
+        found = [path for path in found if path.exists()]
+        return str(max(found, key=lambda p: p.stat().st_mtime_ns)) if found else None
     return str(resolve_checkpoint(resume, key="resume"))
 
 
@@ -45,3 +55,70 @@ def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bo
             )
         )
     return callbacks
+
+
+class RandomStateInCheckpoint(Callback):
+    """Saves the random generators (torch CPU and CUDA, NumPy, Python) in every checkpoint and
+    restores them at the first training batch after a resume: dropout, stochastic depth and
+    in-process augmentation then draw what the uninterrupted run drew. Restoring at load time
+    would be too early: loaders draw worker seeds from torch's generator when they start."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        state = {  # tensors and plain numbers only: Lightning loads with weights_only=True
+            "torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        kind, keys, position, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class RunClock(Callback):
+    """Wall time of the whole run across its resumed segments: each checkpoint holds the time
+    spent up to its save, and a resumed run adds its own (``summary.json``'s ``wall_time_s``)."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.before = started, 0.0
+
+    def seconds(self) -> float:
+        return self.before + time.time() - self.started
+
+    def state_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds()}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.before = float(state_dict["seconds"])
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The optimizer step a Lightning checkpoint was saved at (memory-mapped: no weights read)."""
+    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    return int(state["global_step"])
+
+
+class FlushLogsWithCheckpoints(Callback):
+    """Writes the loggers' buffered metrics whenever a checkpoint is saved (the CSV logger
+    buffers 100 steps): a run killed later resumes with its history up to that checkpoint."""
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, *_: Any) -> None:
+        for logger in trainer.loggers:
+            logger.save()

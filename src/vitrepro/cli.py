@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
-from vitrepro.errors import ConfigError, TrainingDivergedError
+from vitrepro.errors import ConfigError, JobRequeued, TrainingDivergedError
 
 
 def drop_wandb_resume_args(argv: list[str]) -> list[str]:
@@ -61,14 +61,26 @@ def _remove_empty_run_dir(run_dir: str | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Print a ``ConfigError`` as one line on stderr, exit 2; a diverged run
-    (``TrainingDivergedError``) likewise with exit 3 (HYDRA_FULL_ERROR=1: the traceback)."""
+def exit_on_user_error(
+    task: Callable[[Any], Any] | None = None, *, schema: type | None = None
+) -> Any:
+    """The wrapper of every Hydra entry script: the resolved config is checked against
+    ``schema`` (``vitrepro.schema``) before the task runs; a ``ConfigError`` is printed as one
+    line on stderr with exit code 2, a diverged run (``TrainingDivergedError``) likewise with
+    exit 3 (HYDRA_FULL_ERROR=1: the traceback), a SLURM requeue (``JobRequeued``) with 0.
+    ``@exit_on_user_error`` or ``@exit_on_user_error(schema=...)``."""
+    if task is None:
+        return functools.partial(exit_on_user_error, schema=schema)
 
     @functools.wraps(task)
     def wrapper(cfg: Any) -> Any:
         try:
+            if schema is not None:
+                _check_schema(cfg, schema)
             return task(cfg)
+        except JobRequeued as error:
+            print(f"stopped for a requeue: {error}", file=sys.stderr)
+            sys.exit(0 if error.requeued else 4)
         except TrainingDivergedError as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
@@ -85,3 +97,17 @@ def exit_on_user_error(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             sys.exit(2)
 
     return wrapper
+
+
+def _check_schema(cfg: Any, schema: type) -> None:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    from vitrepro.schema import check_types
+
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        key = getattr(error, "full_key", None) or "config"
+        raise ConfigError(key, "???", f"required; give {key}=...") from None
+    check_types(config, schema)

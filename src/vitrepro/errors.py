@@ -13,3 +13,12 @@ class ConfigError(ValueError):
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the entry points print it as one line, exit code 3."""
+
+
+class JobRequeued(Exception):  # noqa: N818 - an outcome, not an error
+    """A SLURM job stopped at a checkpoint for its requeue (``vitrepro.requeue``); the entry
+    points print it as one line, exit code 0 when the job was requeued, else 4."""
+
+    def __init__(self, message: str, requeued: bool = True) -> None:
+        self.requeued = requeued
+        super().__init__(message)

@@ -55,8 +55,8 @@ class Throughput(pl.Callback):
             return
         now = time.perf_counter()
         rates = self._rates(step - self._last, now - self._mark)
-        for logger in trainer.loggers:
-            logger.log_metrics({f"throughput/{k}": v for k, v in rates.items()}, step=step)
+        for logger in trainer.loggers:  # at the interval's last batch, as Lightning logs steps
+            logger.log_metrics({f"throughput/{k}": v for k, v in rates.items()}, step=step - 1)
         self._mark, self._last = now, step
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -6,13 +6,10 @@ same record from W&B), so a figure is a pure function of run summaries.
 
 from __future__ import annotations
 
-import json
 import netrc
 import os
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from pytorch_lightning.loggers import WandbLogger
 
@@ -79,48 +76,6 @@ def git_revision(directory: str | Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
-
-
-_UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
-os.umask(_UMASK)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write then rename, so a reader never sees half a file even if the writer is killed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it: readable by the team
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_figure_atomic(figure: Any, path: str | Path, dpi: int = 110) -> None:
-    """Save a matplotlib figure to ``path`` (PNG) through a temporary file: no half figures."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=dpi)
-    tmp.replace(path)
-
-
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    """``summary.json`` and manifests: atomically, as ``write_text_atomic``."""
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
-
-
-def finish_loggers(loggers: list, failed: bool = False) -> None:
-    """End each W&B run, so the next run in the same process (Hydra multirun) starts its own."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish(exit_code=1 if failed else 0)
 
 
 def hydra_choices() -> dict[str, str]:

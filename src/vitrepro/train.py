@@ -18,24 +18,29 @@ import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
-from pytorch_lightning.utilities import rank_zero_only
 
+from vitrepro import record
 from vitrepro.budget import plan_batch, total_steps
-from vitrepro.checkpointing import INTERRUPTED, checkpoint_callbacks, resume_from
+from vitrepro.checkpointing import (
+    INTERRUPTED,
+    FlushLogsWithCheckpoints,
+    RandomStateInCheckpoint,
+    RunClock,
+    checkpoint_callbacks,
+    checkpoint_step,
+    resume_from,
+)
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
+from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
+from vitrepro.requeue import CheckpointAndRequeue, lightning_plugins
 from vitrepro.throughput import Throughput
-from vitrepro.tracking import (
-    finish_loggers,
-    git_revision,
-    hydra_choices,
-    write_json_atomic,
-)
+from vitrepro.tracking import git_revision, hydra_choices
 from vitrepro.transfer import check_transfers, parent_overrides, run_transfers
 from vitrepro.validate import validate_config
 
@@ -54,39 +59,40 @@ atexit.register(_destroy_process_group)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
-WANDB_ID_FILE = "wandb_run_id.txt"
+def configured_callbacks(entries: DictConfig | None, has_logger: bool) -> list[pl.Callback]:
+    """The ``callbacks`` group's entries (null ones switched off); a LearningRateMonitor only
+    when the run has a logger to write to (Lightning refuses it otherwise)."""
+    built = [instantiate(entry) for entry in (entries or {}).values() if entry]
+    return [c for c in built if has_logger or not isinstance(c, LearningRateMonitor)]
 
 
-def build_loggers(
-    logger_cfg: DictConfig | None, run_dir: Path, resuming: bool, job_type: str = "pretrain"
-) -> list:
-    """The configured logger; a resumed run continues its W&B run (same id) instead of a new
-    one. A W&B run carries its ``job_type`` (pretrain / finetune); a transfer child is grouped
-    under its parent (``WANDB_RUN_GROUP``, set by ``transfer.child_environment``)."""
-    if not logger_cfg or "_target_" not in logger_cfg:
-        return []
-    id_file = run_dir / WANDB_ID_FILE
-    is_wandb = logger_cfg["_target_"].endswith("make_wandb_logger")
-    extra = {"job_type": job_type} if is_wandb else {}
-    if is_wandb and resuming and id_file.exists():
-        logger = instantiate(logger_cfg, id=id_file.read_text().strip(), **extra)
-    else:
-        logger = instantiate(logger_cfg, **extra)
-    if is_wandb and rank_zero_only.rank == 0:
-        id_file.write_text(logger.experiment.id)
-    return [logger]
+def validation_interval(recipe: dict[str, Any], accumulate: int) -> dict[str, Any]:
+    """``recipe.eval_every_steps``: validate every N optimizer steps across epoch boundaries
+    (Lightning counts micro-batches); unset: the trainer config's epoch interval."""
+    every = recipe.get("eval_every_steps")
+    if not every:
+        return {}
+    return {"val_check_interval": every * accumulate, "check_val_every_n_epoch": None}
+
+
+def check_before_compute(config: dict[str, Any], inherited: list[str]) -> str | None:
+    """Every check of a resolved run config that needs no data and no model: the schema and
+    the rules over several keys, the transfers' own configs, the checkpoint to resume from
+    (returned). A user mistake raises ``ConfigError`` here, before anything is computed."""
+    validate_config(config)
+    check_transfers(config.get("transfer"), inherited)
+    run_dir = Path(config["paths"]["run_dir"]).resolve()
+    return resume_from(config.get("resume"), run_dir)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the run summary."""
     config = OmegaConf.to_container(cfg, resolve=True)
-    validate_config(config)
-    config["choices"] = hydra_choices()
     inherited = parent_overrides()
-    check_transfers(config.get("transfer"), inherited)
+    ckpt_path = check_before_compute(config, inherited)
+    config["choices"] = hydra_choices()
     started = time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
-    ckpt_path = resume_from(config.get("resume"), run_dir)  # a bad path: before any compute
     pl.seed_everything(config["seed"], workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
 
@@ -114,22 +120,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
 
     job_type = "finetune" if config["model"].get("pretrained") else "pretrain"
-    loggers = build_loggers(cfg.logger, run_dir, resuming=ckpt_path is not None, job_type=job_type)
+    resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
+    loggers = build_loggers(cfg.logger, run_dir, resume_step, job_type=job_type)
     checkpointing = config.get("checkpoint") or {}
-    callbacks = checkpoint_callbacks(
-        run_dir, checkpointing.get("every_n_steps"), checkpointing.get("keep_best", True)
+    every_n_steps = checkpointing.get("every_n_steps") or config["recipe"].get(
+        "checkpoint_every_steps"
     )
+    callbacks = checkpoint_callbacks(run_dir, every_n_steps, checkpointing.get("keep_best", True))
     callbacks += [
         StopOnNonFiniteLoss(),
+        RandomStateInCheckpoint(),
+        RunClock(started),
+        FlushLogsWithCheckpoints(),
         CheckpointOnInterrupt(run_dir / "checkpoints" / INTERRUPTED),
+        CheckpointAndRequeue(run_dir / "checkpoints" / INTERRUPTED),
         Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)),  # Table 6
     ]
-    if loggers:
-        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    callbacks += configured_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     if cfg.get("evaluation") and "_target_" in cfg.evaluation:
         callbacks.append(instantiate(cfg.evaluation))
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
+        **validation_interval(config["recipe"], batch.accumulate),
         max_steps=steps,
         accumulate_grad_batches=batch.accumulate,
         gradient_clip_val=config["recipe"].get("grad_clip_norm"),
@@ -137,10 +149,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         logger=loggers or False,
         callbacks=callbacks,
         default_root_dir=str(run_dir),
+        use_distributed_sampler=False,  # each rank takes its own share (data/order.py)
+        plugins=lightning_plugins(),  # under SLURM: our requeue handler, not Lightning's
     )
     try:
         summary = _fit_and_summarise(
-            trainer, module, datamodule, loggers, config, batch.global_batch, started, ckpt_path
+            trainer, module, datamodule, loggers, config, batch.global_batch, ckpt_path, resume_step
         )
         if config.get("transfer") and trainer.is_global_zero:
             summary = _transfer(summary, config["transfer"], run_dir, inherited, loggers)
@@ -158,8 +172,8 @@ def _fit_and_summarise(
     loggers: list,
     config: dict[str, Any],
     global_batch: int,
-    started: float,
     ckpt_path: str | None = None,
+    resume_step: int | None = None,
 ) -> dict[str, Any]:
     """Fit, evaluate once more at the end, and record the run summary (rank 0 writes it)."""
     run_dir = Path(trainer.default_root_dir)
@@ -168,6 +182,7 @@ def _fit_and_summarise(
     num_params = params["params"]
     revision = git_revision(PROJECT_ROOT)
     throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
+    clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
     flops = throughput.forward_flops
     for logger in loggers:
         logger.log_hyperparams(
@@ -194,7 +209,7 @@ def _fit_and_summarise(
         "images_seen": trainer.global_step * global_batch,
         "forward_flops": flops,
         "train_exaflops": train_exaflops(flops, trainer.global_step * global_batch),
-        "wall_time_s": round(time.time() - started, 2),
+        "wall_time_s": round(clock.seconds(), 2),  # every resumed segment of the run
         "throughput": throughput.summary,  # this process's fit: images/s, TFLOP/s, MFU (GPUs)
         "git_revision": revision,
         "run_dir": str(run_dir),
@@ -203,6 +218,7 @@ def _fit_and_summarise(
             (c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor), None
         ),
         "resumed_from": ckpt_path,
+        "resumed_at_step": resume_step,
         "recipe": config["recipe"].get("name"),
         "global_batch": global_batch,
         "device": {"type": type(trainer.accelerator).__name__, "count": trainer.world_size},
@@ -210,21 +226,8 @@ def _fit_and_summarise(
         "config": config,
     }
     if trainer.is_global_zero:
-        write_json_atomic(run_dir / "summary.json", summary)
-        for logger in loggers:
-            if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
-                logger.experiment.summary.update(
-                    {f"final/{k}": v for k, v in summary["final"].items()}
-                    | {
-                        "best/val/top1": summary["best"]["val/top1"],
-                        **summary["fewshot"],
-                        "num_params": num_params,
-                        "images_seen": summary["images_seen"],
-                        "wall_time_s": summary["wall_time_s"],
-                        "forward_flops": flops,
-                        "train_exaflops": summary["train_exaflops"],
-                    }
-                )
+        record.write(run_dir, summary)
+        _update_tracker_summaries(loggers, summary)
         print(
             f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
             f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
@@ -245,17 +248,18 @@ def _transfer(
     wandb_id = run_dir / WANDB_ID_FILE
     parent_run = wandb_id.read_text().strip() if wandb_id.exists() else None
     summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited, parent_run)}
-    write_json_atomic(run_dir / "summary.json", summary)
-    scores = {}
-    for name, result in summary["transfer"].items():
-        scores[f"transfer/{name}/top1"] = result["final"].get("val/top1")
-        scores[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
-        scores[f"transfer/{name}/test_top1"] = result["final"].get("test/top1")
-    for logger in loggers:
-        if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
-            logger.experiment.summary.update(scores)
+    record.write(run_dir, summary)
+    _update_tracker_summaries(loggers, summary)
+    scores = record.transfer_metrics(summary["transfer"])
     print(" ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     return summary
+
+
+def _update_tracker_summaries(loggers: list, summary: dict[str, Any]) -> None:
+    """The W&B run's summary: the record's flat view (``vitrepro.record``), as tables read it."""
+    for logger in loggers:
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+            logger.experiment.summary.update(record.tracker_summary(summary))
 
 
 def _best_top1(module: ImageClassifier, trainer: pl.Trainer) -> float:

@@ -10,7 +10,6 @@ One grid point of a study is then one command, as a W&B sweep runs it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from vitrepro.errors import ConfigError
+from vitrepro.record import finished
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
@@ -110,14 +110,6 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
             raise ConfigError(f"transfer.{name}: {error.key}", error.value, error.fix) from error
 
 
-def finished_summary(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        return None
-    summary = json.loads(path.read_text())
-    return summary if summary.get("status") == "finished" else None
-
-
 def run_transfers(
     transfers: dict[str, list[str]] | DictConfig,
     run_dir: Path,
@@ -129,7 +121,7 @@ def run_transfers(
     results = {}
     for name, overrides in transfers.items():
         child_dir = run_dir / "transfer" / name
-        if finished_summary(child_dir) is None:
+        if finished(child_dir) is None:
             command = child_command(list(overrides), inherited, run_dir)
             command.append(f"hydra.run.dir={child_dir}")
             print(f"transfer {name}: {' '.join(command[1:])}", flush=True)
@@ -137,7 +129,7 @@ def run_transfers(
             returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
             if returncode != 0:
                 raise RuntimeError(f"transfer {name} failed (exit {returncode}); see {child_dir}")
-        summary = finished_summary(child_dir)
+        summary = finished(child_dir)
         if summary is None:
             raise RuntimeError(f"transfer {name} wrote no finished summary in {child_dir}")
         results[name] = {

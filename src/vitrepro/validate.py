@@ -1,6 +1,8 @@
 """One validation pass over the composed config, before any data is read or model built.
 
-Each failure is a ``ConfigError``: one line naming the key, the value and the fix.
+Types and ranges of single keys are the schema's (``schema.py``); here are the rules that
+span several keys, depend on this machine (its GPUs) or touch the filesystem. Each failure is
+a ``ConfigError``: one line naming the key, the value and the fix.
 """
 
 from __future__ import annotations
@@ -16,19 +18,13 @@ from vitrepro.data.build import FORMATS
 from vitrepro.data.synthetic import TASKS
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
-from vitrepro.models.bit import STEMS
-from vitrepro.models.checkpoints import HEAD_MODES, resolve_checkpoint
-from vitrepro.models.vit import POSITION_EMBEDDINGS
-from vitrepro.performance import DEFAULTS
+from vitrepro.models.checkpoints import resolve_checkpoint
+from vitrepro.schema import RunConfig, check_types
 
 
 def _positive(key: str, value: Any) -> None:
     if value is None or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(key, value, "must be a positive number")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _one_of(key: str, value: Any, choices: tuple) -> None:
@@ -38,29 +34,16 @@ def _one_of(key: str, value: Any, choices: tuple) -> None:
 
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
-    _one_of("model.classifier", model.get("classifier"), ("token", "gap"))
-    _one_of("model.gap_norm", model.get("gap_norm"), ("tokens", "pooled"))
-    _one_of("model.position_embedding", model.get("position_embedding"), POSITION_EMBEDDINGS)
-    _one_of("model.pretrained_head", model.get("pretrained_head"), HEAD_MODES)
-    _one_of("model.stem", model.get("stem"), STEMS)
-    _one_of("model.backbone_stem", model.get("backbone_stem"), STEMS)
-    _one_of(
-        "model.posemb_interpolation",
-        model.get("posemb_interpolation"),
-        ("zoom", "bilinear", "bicubic", "nearest", "area"),
-    )
     if model.get("pretrained"):
         resolve_checkpoint(model["pretrained"])
     patch = model.get("patch_size")
-    if patch is not None:
-        _positive("model.patch_size", patch)
-        if data["image_size"] % patch:
-            raise ConfigError(
-                "model.patch_size",
-                patch,
-                f"does not divide data.image_size={data['image_size']}; "
-                "choose a patch size that divides the image size",
-            )
+    if patch is not None and data["image_size"] % patch:
+        raise ConfigError(
+            "model.patch_size",
+            patch,
+            f"does not divide data.image_size={data['image_size']}; "
+            "choose a patch size that divides the image size",
+        )
 
 
 def check_data(
@@ -130,34 +113,14 @@ def _check_class_folders(data: dict[str, Any], root: Path, key: str) -> None:
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
-    _positive("recipe.optimizer.lr", recipe["optimizer"].get("lr"))
-    _one_of("recipe.loss", recipe.get("loss"), ("softmax_xent", "sigmoid_xent"))
-    _one_of(
-        "recipe.schedule.decay", recipe["schedule"].get("decay"), ("linear", "cosine", "constant")
-    )
     if not recipe.get("steps") and not recipe.get("epochs"):
         raise ConfigError("recipe.steps", recipe.get("steps"), "set recipe.steps or recipe.epochs")
-    for key in ("steps", "epochs"):
-        if recipe.get(key) is not None:
-            _positive(f"recipe.{key}", recipe[key])
-    if recipe["schedule"].get("warmup_steps", 0) < 0:
-        raise ConfigError(
-            "recipe.schedule.warmup_steps",
-            recipe["schedule"]["warmup_steps"],
-            "must be zero or positive",
-        )
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:
+    """What this machine can run: its CUDA devices (counts and types are the schema's)."""
     accelerator = str(trainer.get("accelerator", "auto"))
     devices = trainer.get("devices", 1)
-    listed = isinstance(devices, (list, tuple)) and len(devices) > 0
-    if not (listed or devices in ("auto", -1, "-1") or (_is_int(devices) and devices >= 1)):
-        raise ConfigError(
-            "trainer.devices", devices, "use a positive count, a list of device ids, or auto"
-        )
-    if not (_is_int(trainer.get("num_nodes", 1)) and trainer.get("num_nodes", 1) >= 1):
-        raise ConfigError("trainer.num_nodes", trainer.get("num_nodes"), "use a positive count")
     cuda = torch.cuda.device_count()
     if accelerator in ("gpu", "cuda") and cuda == 0:
         raise ConfigError(
@@ -182,32 +145,31 @@ def check_trainer(trainer: dict[str, Any]) -> None:
         )
 
 
-def check_performance(performance: dict[str, Any]) -> None:
-    """The speed switches (``vitrepro.performance``): known keys, booleans, a positive
-    prefetch factor."""
-    for key, value in performance.items():
-        name = f"performance.{key}"
-        if key not in DEFAULTS:
-            raise ConfigError(name, value, f"unknown switch; choose from {', '.join(DEFAULTS)}")
-        if key == "prefetch_factor":
-            if value is not None:
-                _positive(name, value)
-        elif key == "pin_memory":
-            _one_of(name, value, ("auto", True, False))
-        elif not isinstance(value, bool):
-            raise ConfigError(name, value, "use true or false")
+def check_callbacks(callbacks: dict[str, Any] | None) -> None:
+    """Each ``callbacks`` entry names a class that imports (else Hydra fails mid-start-up)."""
+    from hydra.utils import get_class
+
+    for name, entry in (callbacks or {}).items():
+        if not entry:
+            continue
+        target = entry.get("_target_")
+        try:
+            get_class(str(target))
+        except Exception:  # Hydra's ImportError-like errors vary by version
+            raise ConfigError(
+                f"callbacks.{name}._target_", target, "no such class; give an importable path"
+            ) from None
 
 
 def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = True) -> None:
     """Raise ``ConfigError`` for the first user mistake in a resolved run config. Planning a
     study for another machine: ``paths=False`` and ``devices=False`` skip what only that
     machine can answer (dataset locations, its GPUs)."""
-    if not _is_int(cfg.get("seed")):
-        raise ConfigError("seed", cfg.get("seed"), "use an integer")
+    check_types(cfg, RunConfig)
     if devices:
         check_trainer(cfg["trainer"])
     check_data(cfg["data"], fewshot=bool(cfg.get("evaluation")), paths=paths)
     check_model(cfg["model"], cfg["data"])
     check_recipe(cfg["recipe"])
-    check_performance(cfg.get("performance") or {})
+    check_callbacks(cfg.get("callbacks"))
     plan_batch(cfg["recipe"], cfg["trainer"])

@@ -9,7 +9,7 @@ repetitions, median), and writes one JSON record:
   measured dense matmul rate at the same dtype);
 - ``matmul``: this machine's dense matmul FLOP/s per dtype, the denominator of MFU;
 - ``data``: shards -> decode -> Inception crop -> flip -> tensor per worker against torchvision
-  ImageFolder + PIL (wraps ``vitrepro.data.bench_decode``), and against the training rate;
+  ImageFolder + PIL (``vitrepro.bench.decode``), and against the training rate;
 - ``fewshot``: the batched closed-form few-shot solve (Section 4.1) against one least-squares
   solve per (shots, seed) problem, checked to give the same accuracies;
 - ``memory``: peak resident set size and, on a GPU, peak allocated GPU memory.

@@ -22,171 +22,14 @@ import platform
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vitrepro.bench.optimisations import Switch, switch
-from vitrepro.bench.training import DTYPES, TrainingCase
-
-SCHEMA = "vitrepro.bench/1"
-TIME_RATIO_GOAL = 1.03  # Lightning may take at most 3% longer per step than the bare loop
-DATA_GOAL = 1.5  # our decode path vs torchvision ImageFolder + PIL, per worker
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What one profile measures and how much of it."""
-
-    name: str
-    matmul_n: int
-    precisions: tuple[str, ...]
-    training: tuple[TrainingCase, ...]
-    headline: str  # the training case whose rate the data pipeline must feed
-    data: dict[str, int] = field(default_factory=dict)
-    fewshot: dict[str, Any] = field(default_factory=dict)
-    switches: tuple[Switch, ...] = ()  # optimisations, each measured off vs on
-    loader: dict[str, int] = field(default_factory=dict)  # DataLoader switches' workload
-    repeats: int = 3
-    matmul_seconds: float = 0.2  # each timed batch of products at least this long
-
-
-def _tiny(
-    model: str, batch: int, precision: str, warmup: int, steps: int, **extra: Any
-) -> TrainingCase:
-    """A tiny-profile model (``vit_tiny_p4``, ``bit_tiny``) on 32-px images, 10 classes."""
-    label = "fp32" if precision == "32-true" else "bf16"
-    return TrainingCase(
-        name=f"{model}_32px_b{batch}_{label}",
-        model=model,
-        recipe="tiny",
-        image_size=32,
-        num_classes=10,
-        batch=batch,
-        precision=precision,
-        warmup_steps=warmup,
-        steps=steps,
-        **extra,
-    )
-
-
-_tiny_vit = partial(_tiny, "vit_tiny_p4")
-_tiny_bit = partial(_tiny, "bit_tiny")
-
-
-def _vit_b16(batch: int, precision: str, warmup: int, steps: int, **extra: Any) -> TrainingCase:
-    label = "fp32" if precision == "32-true" else "bf16"
-    compiled = "_compiled" if extra.get("compile") else ""
-    return TrainingCase(
-        name=f"vit_b16_224px_b{batch}_{label}{compiled}",
-        model="vit_b16",
-        recipe="pretrain_in21k",  # Table 3's recipe for ViT-B/16: AdamW, wd 0.03, clip 1
-        image_size=224,
-        num_classes=1000,
-        batch=batch,
-        precision=precision,
-        warmup_steps=warmup,
-        steps=steps,
-        **extra,
-    )
-
-
-def _flag(name: str, key: str, case: TrainingCase) -> Switch:
-    """A boolean config switch, ``key=false`` against ``key=true``."""
-    off, on = {"overrides": [f"{key}=false"]}, {"overrides": [f"{key}=true"]}
-    return switch(name, f"{key}=false -> true", case, off, on)
-
-
-def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[Switch, ...]:
-    """Every switchable optimisation on ``vit`` (channels_last on ``resnet``, a convnet)."""
-    items = [
-        switch(
-            "bf16_autocast",
-            "trainer.precision=32-true -> bf16-mixed",
-            vit,
-            {"precision": "32-true"},
-            {"precision": "bf16-mixed"},
-        ),
-        *(
-            _flag(name, key, vit)
-            for name, key in (
-                ("foreach_optimizer", "recipe.optimizer.foreach"),
-                ("fused_optimizer", "recipe.optimizer.fused"),
-                ("fused_attention", "performance.fused_attention"),
-            )
-        ),
-        _flag("channels_last", "performance.channels_last", resnet),
-    ]
-    if compiled:  # each repeat pays a compilation: only where a run is long enough to matter
-        items.append(
-            switch(
-                "torch_compile",
-                "compile=false -> true",
-                vit,
-                {},
-                {"compile": True, "max_repeats": 2},
-            )
-        )
-    return tuple(items)
-
-
-BOTH = ("32-true", "bf16-mixed")
-PROFILES = {
-    "tiny": Profile(
-        name="tiny",
-        matmul_n=1024,
-        precisions=BOTH,
-        training=tuple(_tiny_vit(8, p, 1, 3) for p in BOTH),
-        headline="vit_tiny_p4_32px_b8_bf16",
-        data={"images": 48, "width": 64, "height": 48, "image_size": 32},
-        fewshot={"ways": 20, "shots": (5,), "seeds": 3, "dim": 32, "test_per_class": 5},
-        switches=_switches(
-            _tiny_vit(8, "32-true", 1, 3), _tiny_bit(8, "32-true", 1, 3), compiled=False
-        ),
-        loader={"images": 48, "width": 64, "height": 48, "image_size": 32},
-        repeats=2,
-        matmul_seconds=0.05,
-    ),
-    "cpu": Profile(
-        name="cpu",
-        matmul_n=2048,
-        precisions=BOTH,
-        training=(
-            *(_tiny_vit(64, p, 2, 6) for p in BOTH),
-            # One timed step of 8 images is 10-20 s on 2 cores: long enough to time.
-            _vit_b16(8, "32-true", 1, 1, mfu_goal=0.6),
-            _vit_b16(8, "bf16-mixed", 1, 1, mfu_goal=0.35),
-        ),
-        headline="vit_b16_224px_b8_bf16",
-        data={"images": 400, "width": 500, "height": 375, "image_size": 224},
-        fewshot={"ways": 1000, "shots": (25,), "seeds": 3, "dim": 768, "test_per_class": 5},
-        switches=_switches(
-            _tiny_vit(64, "32-true", 2, 6), _tiny_bit(64, "32-true", 2, 6), compiled=True
-        ),
-        loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
-    ),
-    "gpu": Profile(
-        name="gpu",
-        matmul_n=8192,
-        precisions=("bf16-mixed",),
-        training=(
-            _tiny_vit(256, "bf16-mixed", 10, 50),
-            _vit_b16(128, "bf16-mixed", 10, 30, mfu_goal=0.45),
-            _vit_b16(256, "bf16-mixed", 10, 20, compile=True, mfu_goal=0.45, max_repeats=2),
-        ),
-        headline="vit_b16_224px_b256_bf16_compiled",
-        data={"images": 400, "width": 500, "height": 375, "image_size": 224},
-        fewshot={"ways": 1000, "shots": (25,), "seeds": 3, "dim": 768, "test_per_class": 5},
-        switches=_switches(
-            _vit_b16(128, "bf16-mixed", 10, 30), _tiny_bit(256, "bf16-mixed", 10, 50), True
-        ),
-        loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
-    ),
-}
-SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations")
+from vitrepro.bench.profiles import PROFILES, SCHEMA, SECTIONS, Profile
+from vitrepro.bench.report import format_table, ratios, table_rows
+from vitrepro.bench.training import DTYPES
 
 
 def peak_rss_mib() -> float:
@@ -218,7 +61,7 @@ def run(
     profile: Profile, device: torch.device, repeats: int, sections: tuple[str, ...], out: Path
 ) -> dict[str, Any]:
     """Measure ``sections`` of ``profile``; the record is rewritten after each section."""
-    from vitrepro.tracking import write_json_atomic
+    from vitrepro.files import write_json_atomic
 
     record: dict[str, Any] = {
         "schema": SCHEMA,
@@ -265,7 +108,7 @@ def run(
             write_json_atomic(out, record)
         section_done("training", started)
     if "data" in sections:
-        from vitrepro.bench.data import measure_data
+        from vitrepro.bench.decode import measure_data
 
         started = time.perf_counter()
         headline = next(
@@ -283,10 +126,11 @@ def run(
 
         started = time.perf_counter()
         record["fewshot"] = measure_fewshot(**profile.fewshot, repeats=repeats)
+        record["fewshot"]["goal_s"] = profile.fewshot_goal_s
         section_done("fewshot", started)
     if "optimisations" in sections:
+        from vitrepro.bench.decode import measure_loader
         from vitrepro.bench.optimisations import measure_switch
-        from vitrepro.data.bench_decode import measure_loader
 
         started = time.perf_counter()
         record["optimisations"] = []
@@ -307,166 +151,6 @@ def run(
     record["complete"] = True
     write_json_atomic(out, record)
     return record
-
-
-def _row(
-    figure: str, ours: str, baseline: str, ratio: float | None, goal: str | None, met: bool | None
-) -> dict[str, Any]:
-    return {
-        "figure": figure,
-        "ours": ours,
-        "baseline": baseline,
-        "ratio": ratio,
-        "goal": goal,
-        "met": met,
-    }
-
-
-def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The printed table as data: one row per figure, with its baseline, ratio and goal."""
-    rows = []
-    for m in record.get("matmul", {}).values():
-        rows.append(
-            _row(
-                f"dense matmul {m['dtype']} n={m['n']}",
-                f"{m['tflops']:.3f} TFLOP/s",
-                "",
-                None,
-                None,
-                None,
-            )
-        )
-    for t in record.get("training", []):
-        case = t["case"]
-        label = f"{t['model_name']} {case['image_size']}px b{case['batch']} {case['precision']}"
-        label += " compiled" if case["compile"] else ""
-        ratio = t["time_ratio_lightning_vs_bare"]
-        rows.append(
-            _row(
-                f"train step {label}: Lightning vs bare (time)",
-                f"{t['lightning_images_per_s']:.2f} img/s",
-                f"{t['bare_images_per_s']:.2f} img/s",
-                ratio,
-                f"<= {TIME_RATIO_GOAL}",
-                ratio <= TIME_RATIO_GOAL,
-            )
-        )
-        goal = case["mfu_goal"]
-        rows.append(
-            _row(
-                f"MFU {label} (vs matmul {t['matmul_tflops']:.3f} TFLOP/s)",
-                f"{t['lightning_tflops']:.3f} TFLOP/s",
-                f"bare loop MFU {t['mfu_bare']:.3f}",
-                t["mfu"],
-                None if goal is None else f">= {goal}",
-                None if goal is None else t["mfu"] >= goal,
-            )
-        )
-    data = record.get("data")
-    if data:
-        base = f"{data['baseline_pil_image_folder_images_per_s']:.1f} img/s"
-        for key, name in (("shards", "shards"), ("image_folder", "image folder")):
-            ratio = data[f"{key}_vs_baseline"]
-            rows.append(
-                _row(
-                    f"data {name} -> {data['image_size']}px tensor, 1 worker vs ImageFolder+PIL",
-                    f"{data[f'{key}_images_per_s']:.1f} img/s",
-                    base,
-                    ratio,
-                    f">= {DATA_GOAL}",
-                    ratio >= DATA_GOAL,
-                )
-            )
-        if "training_images_per_s" in data:
-            rows.append(
-                _row(
-                    f"data shards per worker vs training ({data['training_case']})",
-                    f"{data['shards_images_per_s']:.1f} img/s",
-                    f"{data['training_images_per_s']:.2f} img/s",
-                    data["shards_per_worker_vs_training"],
-                    None,
-                    None,
-                )
-            )
-    fewshot = record.get("fewshot")
-    if fewshot:
-        shots = "/".join(str(s) for s in fewshot["shots"])
-        rows.append(
-            _row(
-                f"few-shot {fewshot['ways']}-way {shots}-shot x{fewshot['seeds']} seeds, "
-                f"d={fewshot['dim']}: batched vs per-problem lstsq (speed-up)",
-                f"{fewshot['batched_s']:.3f} s",
-                f"{fewshot['per_problem_lstsq_s']:.3f} s",
-                fewshot["speedup_vs_per_problem"],
-                "same accuracies",
-                fewshot["accuracies_agree"],
-            )
-        )
-    for item in record.get("optimisations", []):
-        if "skipped" in item:
-            rows.append(
-                _row(f"switch {item['setting']}: {item['skipped']}", "", "", None, None, None)
-            )
-            continue
-        where = (
-            item["case"]["name"]
-            if "case" in item
-            else f"{item['images']} JPEGs x{item['epochs']} epochs"
-        )
-        rows.append(
-            _row(
-                f"switch {item['setting']} on {where} (speed-up)",
-                f"{item['on_images_per_s']:.2f} img/s",
-                f"{item['off_images_per_s']:.2f} img/s",
-                item["speedup"],
-                None,
-                None,
-            )
-        )
-    memory = record["memory"]
-    rows.append(
-        _row(
-            "peak RSS",
-            f"{max(memory['peak_rss_mib'].values(), default=0):.0f} MiB",
-            "",
-            None,
-            None,
-            None,
-        )
-    )
-    if "gpu_peak_allocated_mib" in memory:
-        rows.append(
-            _row(
-                "peak GPU memory allocated",
-                f"{memory['gpu_peak_allocated_mib']:.0f} MiB",
-                "",
-                None,
-                None,
-                None,
-            )
-        )
-    return rows
-
-
-def format_table(record: dict[str, Any]) -> str:
-    env = record["environment"]
-    where = env.get("gpu") or f"CPU, {env['torch_threads']} threads"
-    lines = [
-        f"vitrepro bench, profile {record['profile']}, {where}, torch {env['torch']}, "
-        f"median of {record['repeats']} repeats; load average at start {env['load_average']}",
-    ]
-    header = ("figure", "ours", "baseline", "ratio", "goal", "met")
-    cells = [header]
-    for row in record["table"]:
-        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
-        cells.append((row["figure"], row["ours"], row["baseline"], ratio, row["goal"] or "", met))
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    for i, c in enumerate(cells):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -516,13 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     record = run(profile, device, repeats, sections, out)
     print(format_table(record))
     print(f"written to {out}")
-    bad = [k for k, v in _ratios(record) if not (math.isfinite(v) and v > 0)]
+    bad = [k for k, v in ratios(record) if not (math.isfinite(v) and v > 0)]
     if bad:
         sys.exit(f"error: non-finite or non-positive ratios: {bad}")
-
-
-def _ratios(record: dict[str, Any]) -> list[tuple[str, float]]:
-    return [(row["figure"], row["ratio"]) for row in record["table"] if row["ratio"] is not None]
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ per-repeat time ratios (off / on), the order alternating between repeats.
 
 The switches are config keys of ``src/train.py`` (``trainer.precision``, ``recipe.optimizer.
 foreach``/``fused``, ``performance.channels_last``/``fused_attention``, ``compile``); the
-DataLoader's are measured on the data side (``vitrepro.data.bench_decode.measure_loader``).
+DataLoader's are measured on the data side (``vitrepro.bench.decode.measure_loader``).
 """
 
 from __future__ import annotations

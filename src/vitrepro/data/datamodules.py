@@ -10,17 +10,24 @@ import functools
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from vitrepro.data.glyph_pairs import GlyphPairs, GlyphPairSpec
+from vitrepro.data.order import (
+    EpochShuffle,
+    PositionSeeded,
+    RankShare,
+    ResumableLoader,
+    rank_and_world,
+    trainer_position,
+)
 from vitrepro.data.preprocessing import (
     UNIT_RANGE_MEAN_STD,
     eval_transform,
@@ -34,22 +41,6 @@ from vitrepro.performance import loader_options
 
 # data.generator.version -> (spec, dataset) of the embedded generator
 GENERATORS = {1: (MotifSpec, MotifCompositions), 2: (GlyphPairSpec, GlyphPairs)}
-
-
-class EpochShuffle(Sampler[int]):
-    """A random order that is a function of (seed, epoch) alone. The epoch is read from the
-    trainer when the epoch starts (``epoch_of``): Lightning's own ``set_epoch`` count is one
-    ahead after a resume, which would change the order of every later epoch."""
-
-    def __init__(self, size: int, seed: int, epoch_of: Callable[[], int] = lambda: 0) -> None:
-        self.size, self.seed, self.epoch_of = size, seed, epoch_of
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch_of())
-        return iter(torch.randperm(self.size, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.size
 
 
 def per_class_subset(dataset: Dataset, per_class: int | None, seed: int = 0) -> Dataset:
@@ -72,6 +63,8 @@ def per_class_subset(dataset: Dataset, per_class: int | None, seed: int = 0) -> 
 class _ImageDataModule(pl.LightningDataModule):
     """What every datamodule exposes to the run: classes, image size, training images, loaders."""
 
+    random_augmentation = False  # training crops drawn per image (seeded by PositionSeeded)
+
     def __init__(
         self, name: str, num_classes: int, image_size: int, batch_size: int, num_workers: int
     ) -> None:
@@ -92,16 +85,35 @@ class _ImageDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         # The run's seed (seed_everything sets torch's initial seed): the order of every epoch
-        # is fixed, so a run resumed at an epoch boundary sees what an uninterrupted one sees.
-        sampler = None
-        if shuffle:
-            sampler = EpochShuffle(len(dataset), torch.initial_seed(), self._current_epoch)
-        return DataLoader(
-            dataset,
+        # is fixed, and the checkpoint's position lets a resumed run continue it mid-epoch.
+        trainer = getattr(self, "trainer", None)
+        rank, world = rank_and_world(trainer)
+        # Worker seeds from the loader's own generator, not torch's: a loader that starts its
+        # workers later in a resumed run must not shift the random draws of training.
+        own_seeds = torch.Generator().manual_seed(torch.initial_seed())
+        if not shuffle:
+            sampler = RankShare(len(dataset), rank, world)
+            return DataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                sampler=sampler,
+                num_workers=self.num_workers,
+                generator=own_seeds,
+                **self._loader_options(),
+            )
+        seed = torch.initial_seed()
+        order = EpochShuffle(
+            len(dataset), seed, self._current_epoch, rank, world, self.random_augmentation
+        )
+        return ResumableLoader(
+            PositionSeeded(dataset, seed) if self.random_augmentation else dataset,
             batch_size=self.batch_size,
-            sampler=sampler,
+            sampler=order,
             num_workers=self.num_workers,
-            drop_last=shuffle,  # a constant batch keeps the global batch size exact
+            drop_last=True,  # a constant batch keeps the global batch size exact
+            generator=own_seeds,
+            position=lambda: trainer_position(trainer),
+            resume=lambda epoch, batches: order.resume_at(epoch, batches * self.batch_size),
             **self._loader_options(),
         )
 
@@ -209,6 +221,8 @@ class ImageFolderDataModule(_ImageDataModule):
     horizontal flip for training; resize (+ centre crop) for evaluation; inputs normalised with
     ``mean_std`` (default: to [-1, 1]).
     """
+
+    random_augmentation = True
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ official checkpoints expect).
 Speed: images are decoded by libjpeg-turbo through ``torchvision.io`` straight into uint8
 tensors, and cropped and resized as uint8 (torchvision's vectorised kernels) before the single
 conversion to float; about 1.6x the images/s of the usual PIL decode + PIL crop + ``ToTensor``
-on ImageNet-sized JPEGs (``python -m vitrepro.data.bench_decode``). A JPEG at least twice as
+on ImageNet-sized JPEGs (``python -m vitrepro.bench.decode``). A JPEG at least twice as
 large as needed is decoded by PIL in draft mode instead, which lets the decoder downscale by
 1/2, 1/4 or 1/8 in the DCT domain.
 """

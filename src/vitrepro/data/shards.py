@@ -25,7 +25,7 @@ import webdataset as wds
 from PIL import Image
 from tqdm import tqdm
 
-from vitrepro.tracking import write_json_atomic
+from vitrepro.files import write_json_atomic
 
 MANIFEST = "dataset.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".JPEG"}

@@ -1,6 +1,6 @@
 """Training and evaluation from WebDataset shards written by ``make_shards.py``.
 
-Training streams resampled shards (each rank and worker draws shards at random) with an
+Training streams resampled shards in a seeded, resumable order (``data/shard_stream.py``) with an
 explicit epoch length, so every rank runs the same number of steps on any device count.
 Evaluation reads every shard once, split over ranks and workers, so each validation sample is
 seen exactly once. A nested subset (Figure 4) trains on the first ``subset`` samples of the
@@ -13,17 +13,16 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
 from vitrepro.data.datamodules import ImageFolderDataModule
+from vitrepro.data.order import rank_and_world, trainer_position
 from vitrepro.data.preprocessing import decode
+from vitrepro.data.shard_stream import ShardLoader, ShardStream
 from vitrepro.data.shards import read_manifest
 from vitrepro.errors import ConfigError
-
-
-def _position(sample: dict) -> int:
-    return int(sample["__key__"])
 
 
 def _manifest_classes(root: str, train_dir: str | None) -> int:
@@ -149,10 +148,6 @@ class ShardsDataModule(ImageFolderDataModule):
             if limit is None or s["first"] < limit
         ]
 
-    def _world(self) -> int:
-        trainer = getattr(self, "trainer", None)
-        return trainer.world_size if trainer is not None else 1
-
     def _decoded(
         self, pipeline: wds.WebDataset, transform, min_side: int, per_class: int | None = None
     ) -> IterableDataset:
@@ -166,23 +161,44 @@ class ShardsDataModule(ImageFolderDataModule):
             samples = samples.compose(_first_per_class(per_class, self.num_classes))
         return samples.map_tuple(lambda data: transform(decode(data, min_side)), handler=guard)
 
+    def _decode_training_sample(self, guard: CorruptSampleGuard):
+        def decode_one(sample: dict) -> tuple[torch.Tensor, int]:
+            guard.count(sample)
+            data = sample.get("jpg", sample.get("png"))
+            if data is None or "cls" not in sample:
+                raise ValueError(f"sample {sample.get('__key__')} has no jpg/png image or cls")
+            image = self.train_transform(decode(data, self.train_min_side))
+            return image, int(sample["cls"])
+
+        return decode_one
+
     def train_dataloader(self) -> DataLoader:
+        """The seeded, resumable stream of ``data/shard_stream.py``; an epoch is the subset once
+        over all ranks."""
         limit = self.num_train_samples
-        pipeline = wds.WebDataset(
+        trainer = getattr(self, "trainer", None)
+        rank, world = rank_and_world(trainer)
+        workers = max(1, self.num_workers)
+        guard = CorruptSampleGuard(self.max_corrupt_fraction)
+        stream = ShardStream(
             self._urls(self.train_dir, limit),
-            resampled=True,
-            shardshuffle=False,
-            handler=wds.warn_and_continue,
-            nodesplitter=None,
-        ).select(lambda sample: _position(sample) < limit)
-        pipeline = self._decoded(
-            pipeline.shuffle(self.shuffle_buffer), self.train_transform, self.train_min_side
+            limit=limit,
+            seed=torch.initial_seed(),  # the run's seed (seed_everything)
+            rank=rank,
+            batch_size=self.batch_size,
+            batches_per_worker=max(1, limit // (self.batch_size * world * workers)),
+            num_workers=self.num_workers,
+            shuffle_buffer=self.shuffle_buffer,
+            decode=self._decode_training_sample(guard),
+            handler=guard,
         )
-        # An epoch is the subset once over all ranks; with_epoch counts batches per worker.
-        batches = max(1, limit // (self.batch_size * self._world() * max(1, self.num_workers)))
-        pipeline = pipeline.batched(self.batch_size, partial=False).with_epoch(batches)
-        return wds.WebLoader(
-            pipeline, batch_size=None, num_workers=self.num_workers, **self._loader_options()
+        return ShardLoader(
+            stream,
+            epoch_of=self._current_epoch,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(torch.initial_seed()),  # not torch's own
+            position=lambda: trainer_position(trainer),
+            **self._loader_options(),
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -197,7 +213,11 @@ class ShardsDataModule(ImageFolderDataModule):
         pipeline = self._decoded(pipeline, self.eval_transform, self.image_size)
         pipeline = pipeline.batched(self.batch_size)
         return wds.WebLoader(
-            pipeline, batch_size=None, num_workers=self.num_workers, **self._loader_options()
+            pipeline,
+            batch_size=None,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(torch.initial_seed()),  # not torch's own
+            **self._loader_options(),
         )
 
     def evaluation_sets(self, per_class: int | None = None) -> tuple[IterableDataset, ...]:

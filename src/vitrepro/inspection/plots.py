@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from vitrepro.tracking import save_figure_atomic
+from vitrepro.files import save_figure_atomic
 
 
 def _unit_range(image: torch.Tensor) -> torch.Tensor:

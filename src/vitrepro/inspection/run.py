@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from vitrepro.data.build import build_datamodule
 from vitrepro.errors import ConfigError
+from vitrepro.files import write_json_atomic
 from vitrepro.inspection.attention import (
     attention_rollout,
     mean_attention_distance,
@@ -37,7 +38,6 @@ from vitrepro.inspection.plots import (
     plot_rollout,
 )
 from vitrepro.models.checkpoints import model_from_checkpoint, resolve_checkpoint
-from vitrepro.tracking import write_json_atomic
 
 ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
 

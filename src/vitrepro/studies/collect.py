@@ -7,7 +7,6 @@ group choice (``model``, ``pretraining``) or a dotted config key (``data.num_tra
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,37 +15,7 @@ from typing import Any
 import pandas as pd
 
 from vitrepro.errors import ConfigError
-
-
-def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """The W&B-summary view of a ``summary.json``."""
-    metrics: dict[str, float] = {f"final/{k}": v for k, v in summary.get("final", {}).items()}
-    metrics |= {f"best/{k}": v for k, v in summary.get("best", {}).items()}
-    metrics |= summary.get("fewshot", {})
-    for name, result in summary.get("transfer", {}).items():
-        metrics[f"transfer/{name}/top1"] = result["final"].get("val/top1")
-        metrics[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
-        metrics[f"transfer/{name}/test_top1"] = result["final"].get("test/top1")
-    for key in ("train_exaflops", "forward_flops", "images_seen", "wall_time_s", "num_params"):
-        if key in summary:
-            metrics[key] = summary[key]
-    metrics["fewshot_history"] = summary.get("fewshot_history", [])
-    return metrics
-
-
-def axis_value(config: dict[str, Any], axis: str) -> Any:
-    """A grid axis of a run: its Hydra group choice, else its dotted config value, nested (a
-    local summary) or flat (a W&B sweep run: the agent's parameters are kept as dotted keys,
-    and a group it sets, such as ``model``, is a string)."""
-    choices = config.get("choices") or {}
-    if axis in choices:
-        return choices[axis]
-    if axis in config and not isinstance(config[axis], dict):
-        return config[axis]
-    node: Any = config
-    for part in axis.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+from vitrepro.record import config_value, finished, flat_metrics
 
 
 def label(labels: dict[str, dict], axis: str, value: Any) -> str:
@@ -84,11 +53,11 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
     labels = profile.get("labels") or {}
     axes, x_axis = series_axes(profile), profile["x_axis"]
     for config, metrics in records:
-        series_values = [axis_value(config, axis) for axis in axes]
+        series_values = [config_value(config, axis) for axis in axes]
         series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
         ours = ", ".join(map(str, series_values))
         for point in _points(metrics, x_axis):
-            x_value = point[x_axis] if x_axis in point else axis_value(config, x_axis)
+            x_value = point[x_axis] if x_axis in point else config_value(config, x_axis)
             rows.append(
                 {
                     **dict(zip(axes, series_values, strict=True)),
@@ -115,11 +84,9 @@ def local_records(run_dirs: Iterable[Path]) -> list[tuple[dict, dict]]:
     """(config, flat metrics) of every finished run among ``run_dirs``."""
     records = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / "summary.json"
-        if path.is_file():
-            summary = json.loads(path.read_text())
-            if summary.get("status") == "finished":
-                records.append((summary["config"], flat_metrics(summary)))
+        summary = finished(run_dir)
+        if summary:
+            records.append((summary["config"], flat_metrics(summary)))
     return records
 
 

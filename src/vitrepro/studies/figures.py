@@ -20,8 +20,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from vitrepro.files import save_figure_atomic
 from vitrepro.studies.seeds import competence_text
-from vitrepro.tracking import save_figure_atomic
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 AVERAGE5 = ["imagenet", "cifar10", "cifar100", "pets", "flowers102"]

@@ -23,21 +23,22 @@ import pandas as pd
 import yaml
 
 from vitrepro.errors import ConfigError
+from vitrepro.files import write_text_atomic
+from vitrepro.record import finished
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
-from vitrepro.tracking import write_text_atomic
-from vitrepro.transfer import PROJECT_ROOT, finished_summary
+from vitrepro.transfer import PROJECT_ROOT
 
-STUDIES = PROJECT_ROOT / "conf" / "study"
+STUDIES = PROJECT_ROOT / "experiments"  # one folder a study: study.yaml, README, results
 
 
 def load_study(name: str, profile: str) -> dict[str, Any]:
-    """``conf/study/<name>.yaml``, or a study file given by its path."""
-    path = Path(name) if name.endswith(".yaml") else STUDIES / f"{name}.yaml"
+    """``experiments/<name>/study.yaml``, or a study file given by its path."""
+    path = Path(name) if name.endswith(".yaml") else STUDIES / name / "study.yaml"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in STUDIES.glob("*.yaml")))
+        known = ", ".join(sorted(p.parent.name for p in STUDIES.glob("*/study.yaml")))
         raise ConfigError("study", name, f"choose one of {known}")
     study = yaml.safe_load(path.read_text())
     if profile not in study["profiles"]:
@@ -74,7 +75,7 @@ def child_environment(jobs: int) -> dict[str, str]:
 
 def is_complete(run_dir: Path) -> bool:
     """Finished, with every transfer the run asked for."""
-    summary = finished_summary(run_dir)
+    summary = finished(run_dir)
     if summary is None:
         return False
     wanted = summary.get("config", {}).get("transfer") or {}
@@ -182,7 +183,9 @@ def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", help="a conf/study/<name>.yaml name (fig3, table8, ...) or path")
+    parser.add_argument(
+        "study", help="a study (experiments/<name>/study.yaml: fig3, table8, ...) or a path"
+    )
     parser.add_argument(
         "--profile", default="tiny", help="tiny (2 CPU cores) | small (one GPU) | full (the paper)"
     )

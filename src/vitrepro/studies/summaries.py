@@ -7,10 +7,11 @@ Usage: ``python -m vitrepro.studies.summaries DIR [DIR ...] [--columns KEY ...] 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
+
+from vitrepro.record import config_value, finished_under
 
 BASE_COLUMNS = [
     "model",
@@ -23,21 +24,11 @@ BASE_COLUMNS = [
 ]
 
 
-def _lookup(config: dict, dotted: str) -> object:
-    node: object = config
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
 def load_summaries(roots: list[str | Path], config_keys: list[str] = ()) -> pd.DataFrame:
     """One row per finished run under ``roots``; ``config_keys`` add dotted config fields."""
     rows = []
     for root in roots:
-        for path in sorted(Path(root).rglob("summary.json")):
-            summary = json.loads(path.read_text())
-            if summary.get("status") != "finished":
-                continue
+        for summary in finished_under(root):
             row = {
                 "model": summary["model"],
                 "data": summary["data"],
@@ -48,7 +39,7 @@ def load_summaries(roots: list[str | Path], config_keys: list[str] = ()) -> pd.D
                 "git_revision": summary["git_revision"][:12],
                 "run_dir": summary["run_dir"],
             }
-            row.update({key: _lookup(summary["config"], key) for key in config_keys})
+            row.update({key: config_value(summary["config"], key) for key in config_keys})
             rows.append(row)
     return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *config_keys, "run_dir"])
 

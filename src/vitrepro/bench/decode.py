@@ -1,4 +1,4 @@
-"""Data-pipeline speed: ``python -m vitrepro.data.bench_decode``.
+"""Data-pipeline speed: ``python -m vitrepro.bench.decode`` (and the data section of the bench).
 
 Writes ``--images`` JPEGs (500 x 375, ImageNet's typical size, by default) of the embedded
 dataset upscaled, shards them, and measures, in this one process with the DataLoader's
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -230,6 +231,29 @@ def main() -> None:
         args.images, args.width, args.height, args.image_size, args.workers, args.repeats
     )
     print(json.dumps(result, indent=2))
+
+
+def measure_data(
+    images: int = 600,
+    width: int = 500,
+    height: int = 375,
+    image_size: int = 224,
+    repeats: int = 3,
+    training_images_per_s: float | None = None,
+    training_case: str | None = None,
+) -> dict[str, Any]:
+    """One worker's images/s for our shards and image-folder readers and the PIL baseline
+    (median of interleaved repeats), and how many such workers the training rate needs."""
+    result = measure_decode(images, width, height, image_size, workers=0, repeats=repeats)
+    if training_images_per_s:
+        per_worker = result["shards_images_per_s"]
+        result |= {
+            "training_case": training_case,
+            "training_images_per_s": round(training_images_per_s, 2),
+            "shards_per_worker_vs_training": round(per_worker / training_images_per_s, 3),
+            "workers_to_feed_training": math.ceil(training_images_per_s / per_worker),
+        }
+    return result
 
 
 if __name__ == "__main__":

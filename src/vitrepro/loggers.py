@@ -1,0 +1,85 @@
+"""The run's loggers: built from ``conf/logger``, continued when a run resumes (one metrics
+history per run, in W&B and in CSV), finished when it ends."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+WANDB_ID_FILE = "wandb_run_id.txt"
+
+
+def build_loggers(
+    logger_cfg: DictConfig | None,
+    run_dir: Path,
+    resume_step: int | None,
+    job_type: str = "pretrain",
+) -> list:
+    """The configured logger. A run resumed from a checkpoint of ``resume_step`` continues its
+    metrics history: the same W&B run (same id), or the same CSV file without the rows logged
+    after that step. A W&B run carries its ``job_type`` (pretrain / finetune); a transfer
+    child is grouped under its parent (``WANDB_RUN_GROUP``, set by ``transfer``)."""
+    if not logger_cfg or "_target_" not in logger_cfg:
+        return []
+    id_file = run_dir / WANDB_ID_FILE
+    is_wandb = logger_cfg["_target_"].endswith("make_wandb_logger")
+    resuming = resume_step is not None
+    extra = {"job_type": job_type} if is_wandb else {}
+    history = None
+    if logger_cfg["_target_"].endswith("CSVLogger") and resuming and rank_zero_only.rank == 0:
+        save_dir, name = Path(logger_cfg["save_dir"]), logger_cfg.get("name") or "lightning_logs"
+        history = csv_history(save_dir, name, resume_step)
+        if history:
+            extra = {"version": history[0]}
+    if is_wandb and resuming and id_file.exists():
+        logger = instantiate(logger_cfg, id=id_file.read_text().strip(), **extra)
+    else:
+        logger = instantiate(logger_cfg, **extra)
+    if is_wandb and rank_zero_only.rank == 0:
+        id_file.write_text(logger.experiment.id)
+    if history and isinstance(logger, CSVLogger):
+        _continue_csv(logger, *history[1:])
+    return [logger]
+
+
+def csv_history(save_dir: Path, name: str, step: int) -> tuple[int, list[str], list[dict]] | None:
+    """(newest version, columns, rows before ``step``) of a resumed run's CSV log. Lightning
+    logs what batch k did at step k, so a checkpoint at optimizer step ``step`` holds the rows
+    of steps below it; the killed run's later rows are left out and the resumed run logs them."""
+    folders = (save_dir / name).glob("version_*")
+    versions = sorted(int(d.name.split("_")[1]) for d in folders if d.is_dir())
+    if not versions:
+        return None
+    metrics = save_dir / name / f"version_{versions[-1]}" / "metrics.csv"
+    if not metrics.exists():
+        return versions[-1], [], []
+    with metrics.open(newline="") as file:
+        reader = csv.DictReader(file)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    kept = [row for row in rows if not row.get("step") or int(float(row["step"])) < step]
+    return versions[-1], fields, kept
+
+
+def _continue_csv(logger: CSVLogger, fields: list[str], rows: list[dict]) -> None:
+    """Lightning's CSV writer deletes an existing metrics file when it starts: write the kept
+    history back through it, so later saves append to one file."""
+    writer = logger.experiment
+    if not fields:
+        return
+    with open(writer.metrics_file_path, "w", newline="") as file:
+        table = csv.DictWriter(file, fieldnames=fields)
+        table.writeheader()
+        table.writerows(rows)
+    writer.metrics_keys = sorted(fields)
+
+
+def finish_loggers(loggers: list, failed: bool = False) -> None:
+    """End each W&B run, so the next run in the same process (Hydra multirun) starts its own."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish(exit_code=1 if failed else 0)
