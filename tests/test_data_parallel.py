@@ -58,20 +58,30 @@ def test_a_rank_share_continues_where_a_resumed_run_stopped():
     assert list(order) == whole  # the next pass starts at the beginning again
 
 
-def _final(train, name: str, *overrides: str) -> dict:
+def _summary(train, name: str, *overrides: str, tracked: bool = False) -> dict:
     pinned = f"hydra.run.dir=${{paths.output_dir}}/runs/{name}"
-    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none", pinned, *overrides)
+    untracked = [] if tracked else ["logger=none", "evaluation=none"]
+    result = train(*TINY_DATA, *TINY_VIT, *untracked, pinned, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
-    return record.read(result.output_dir / "runs" / name)["final"]
+    assert [d.name for d in result.run_dirs()].count(name) == 1  # rank 1 joined rank 0's run
+    return record.read(result.output_dir / "runs" / name)
 
 
 @pytest.mark.slow
 def test_accumulation_and_two_ranks_give_the_update_of_the_large_batch(train, tmp_path):
     # 256 images at a global batch of 32: 8 steps, one epoch (TINY_DATA); dropout off
-    large = _final(train, "large")
-    accumulated = _final(train, "accumulated", "recipe.per_device_batch_size=8")
+    large = _summary(train, "large")["final"]
+    accumulated = _summary(train, "accumulated", "recipe.per_device_batch_size=8")["final"]
     ddp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
-    two_ranks = _final(train, "two_ranks", *ddp)
+    # tracked as a user runs it: W&B and few-shot evaluation on rank 0, one run record
+    shots = ["logger=wandb", "evaluation.shots=[1,5]", "evaluation.seeds=2"]
+    summary = _summary(train, "two_ranks", *ddp, *shots, tracked=True)
+    assert summary["device"] == {"type": "CPUAccelerator", "count": 2}
+    assert summary["global_batch"] == 32 and summary["images_seen"] == 32 * summary["global_steps"]
+    assert set(summary["fewshot"]) == {f"fewshot/synthetic_transfer/{k}shot" for k in (1, 5)}
+    run_dir = tmp_path / "runs" / "two_ranks"
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1  # one W&B run
+    two_ranks = summary["final"]
     for key in ("val/loss", "val/top1"):
         assert accumulated[key] == pytest.approx(large[key], abs=1e-5), key
         assert two_ranks[key] == pytest.approx(large[key], abs=1e-5), key

@@ -13,9 +13,10 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 
 from vitrepro.data import FORMATS, build_datamodule
-from vitrepro.data.datamodules import ImageFolderDataModule, per_class_subset
+from vitrepro.data.datamodules import ImageFolderDataModule
 from vitrepro.data.preprocessing import decode, eval_transform, min_decode_side, train_transform
 from vitrepro.data.streaming import ShardsDataModule
+from vitrepro.data.subsets import per_class_subset
 from vitrepro.errors import ConfigError
 
 

@@ -51,13 +51,34 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def transfer_metrics(transfers: dict[str, Any]) -> dict[str, Any]:
-    """``transfer/<set>/{top1,best_top1,test_top1}`` of a record's fine-tunes."""
+    """``transfer/<name>/{top1,best_top1,test_top1}`` of a record's fine-tunes, and where
+    several fine-tune one dataset (Table 4's learning-rate grid) the selected one's
+    ``transfer/<dataset>/selected_{test_top1,lr,minival_top1}`` (``select_on_minival``)."""
     metrics = {}
     for name, result in transfers.items():
         metrics[f"transfer/{name}/top1"] = result["final"].get("val/top1")
         metrics[f"transfer/{name}/best_top1"] = result["best"].get("val/top1")
         metrics[f"transfer/{name}/test_top1"] = result["final"].get("test/top1")
+    for dataset, chosen in select_on_minival(transfers).items():
+        metrics[f"transfer/{dataset}/selected_test_top1"] = chosen["final"].get("test/top1")
+        metrics[f"transfer/{dataset}/selected_minival_top1"] = chosen["final"].get("val/top1")
+        metrics[f"transfer/{dataset}/selected_lr"] = chosen.get("lr")
     return metrics
+
+
+def select_on_minival(transfers: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per dataset fine-tuned more than once: the fine-tune with the best final top-1 on its
+    validation data, which is the minival held out of training (Table 4's selection, the paper
+    then reports that run's test split); never a choice on the test split itself."""
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for result in transfers.values():
+        if result.get("data"):
+            by_dataset.setdefault(result["data"], []).append(result)
+    return {
+        dataset: max(results, key=lambda r: r["final"].get("val/top1", float("-inf")))
+        for dataset, results in by_dataset.items()
+        if len(results) > 1
+    }
 
 
 def tracker_summary(summary: dict[str, Any]) -> dict[str, Any]:

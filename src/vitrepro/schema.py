@@ -86,6 +86,7 @@ class Data(_Group):
     )
     max_corrupt_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
     finetune_steps: Positive | None = None
+    minival_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
 class Optimizer(_Group):

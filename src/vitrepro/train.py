@@ -191,7 +191,7 @@ def _fit_and_summarise(
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
-    if getattr(datamodule, "num_test", 0):  # the held-out test split, measured once, at the end
+    if getattr(datamodule, "test_set", None) is not None:  # the test split: once, at the end
         final |= trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)

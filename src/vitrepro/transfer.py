@@ -117,7 +117,8 @@ def run_transfers(
     parent_run: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fine-tune on every transfer dataset, each in a clean environment (``child_environment``);
-    ``{name: {final, best, run_dir}}``."""
+    ``{name: {final, best, run_dir, data, lr}}`` (the dataset and learning rate: a sweep over
+    learning rates is selected per dataset, ``record.transfer_metrics``)."""
     results = {}
     for name, overrides in transfers.items():
         child_dir = run_dir / "transfer" / name
@@ -136,5 +137,7 @@ def run_transfers(
             "final": summary["final"],
             "best": summary["best"],
             "run_dir": str(child_dir),
+            "data": summary["data"],
+            "lr": summary["config"]["recipe"]["optimizer"]["lr"],
         }
     return results

@@ -10,7 +10,8 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from vitrepro.data.datamodules import ImageFolderDataModule, per_class_subset
+from vitrepro.data.datamodules import ImageFolderDataModule
+from vitrepro.data.subsets import per_class_subset
 from vitrepro.errors import ConfigError
 
 
@@ -70,6 +71,7 @@ class CIFARDataModule(ImageFolderDataModule):
             self.val_set = self._read(False, self.eval_transform)
             self._num_train = len(self.train_set)
             self._check_declared_size(self._num_train)
+            self._hold_out_minival(lambda: self._read(True, self.eval_transform))
 
     def evaluation_sets(self, per_class: int | None = None) -> tuple[Dataset, Dataset]:
         self.setup("fit")

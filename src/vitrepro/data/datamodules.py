@@ -10,12 +10,13 @@ import functools
 import json
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
@@ -35,29 +36,13 @@ from vitrepro.data.preprocessing import (
     read_image_file,
     train_transform,
 )
+from vitrepro.data.subsets import per_class_subset, split_minival
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
 from vitrepro.performance import loader_options
 
 # data.generator.version -> (spec, dataset) of the embedded generator
 GENERATORS = {1: (MotifSpec, MotifCompositions), 2: (GlyphPairSpec, GlyphPairs)}
-
-
-def per_class_subset(dataset: Dataset, per_class: int | None, seed: int = 0) -> Dataset:
-    """At most ``per_class`` random examples of each class of a dataset with ``targets`` (the
-    few-shot support pool: features are then extracted for classes x per_class images, not
-    for a whole ImageNet training set). Datasets without ``targets`` are returned whole."""
-    targets = getattr(dataset, "targets", None)
-    if not per_class or targets is None:
-        return dataset
-    targets = torch.as_tensor(targets)
-    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
-    by_class = torch.argsort(targets[order], stable=True)
-    sorted_labels = targets[order][by_class]
-    first = torch.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank = torch.arange(len(sorted_labels)) - first  # position within its class
-    keep = order[by_class[rank < per_class]]
-    return Subset(dataset, torch.sort(keep).values.tolist())
 
 
 class _ImageDataModule(pl.LightningDataModule):
@@ -239,9 +224,13 @@ class ImageFolderDataModule(_ImageDataModule):
         mean_std: tuple[list[float], list[float]] = UNIT_RANGE_MEAN_STD,
         center_crop: bool = True,
         num_train: int | None = None,
+        minival_fraction: float | None = None,
     ) -> None:
         super().__init__(name, num_classes, image_size, batch_size, num_workers)
         self.declared_num_train = num_train  # the dataset's published size, for planning
+        # With a minival (Table 4's selection), validation is on it and the official
+        # validation split becomes the test split, measured once at the end.
+        self.minival_fraction = minival_fraction
         self.real_labels = real_labels
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
@@ -260,14 +249,23 @@ class ImageFolderDataModule(_ImageDataModule):
         self.setup("fit")
         pool = self._folder(self.train_dir, self.eval_transform, self.image_size)
         pool = per_class_subset(pool, per_class)
-        test = getattr(self.val_set, "base", self.val_set)  # few-shot uses the single labels
-        return pool, test
+        held_out = self.test_set if self.test_set is not None else self.val_set
+        return pool, getattr(held_out, "base", held_out)  # few-shot uses the single labels
 
     @property
     def num_train_samples(self) -> int:
         if self._num_train is None:
             self.setup("fit")
         return self._num_train
+
+    def _hold_out_minival(self, train_for_evaluation: Callable[[], Dataset]) -> None:
+        if not self.minival_fraction:
+            return
+        train, minival = split_minival(
+            self.train_set, train_for_evaluation(), self.minival_fraction
+        )
+        self.test_set, self.val_set, self.train_set = self.val_set, minival, train
+        self._num_train = len(train)
 
     def _check_declared_size(self, found: int) -> None:
         """A partial copy trains fine, but epochs then mean fewer images than the paper's."""
@@ -288,6 +286,9 @@ class ImageFolderDataModule(_ImageDataModule):
         self._num_train = len(self.train_set)
         self._check_declared_size(self._num_train)
         found = len(self.train_set.classes)
+        self._hold_out_minival(
+            lambda: self._folder(self.train_dir, self.eval_transform, self.image_size)
+        )
         if found != self.num_classes:
             raise ConfigError(
                 "data.num_classes",
