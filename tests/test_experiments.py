@@ -46,3 +46,27 @@ def test_preset_composes_validates_and_expects_the_papers_number(name):
     assert len(rows) == 1, paper
     assert float(rows[0][paper["column"]]) == paper["top1"]
     assert f"{paper['top1']:.2f}" in header  # the header quotes the same number
+
+
+def test_the_schema_declares_every_key_of_every_shipped_option():
+    from vitrepro import schema
+
+    groups = {
+        "model": schema.Model,
+        "data": schema.Data,
+        "recipe": schema.Recipe,
+        "trainer": schema.Trainer,
+        "logger": schema.Logger,
+        "evaluation": schema.Evaluation,
+    }
+    undeclared = set()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        for group, model in groups.items():
+            declared = {f.alias or name for name, f in model.model_fields.items()}
+            for option in sorted((ROOT / "conf" / group).glob("*.yaml")):
+                cfg = compose("train", overrides=[f"{group}={option.stem}", "paths.run_dir=x"])
+                keys = OmegaConf.to_container(cfg[group], resolve=False) or {}
+                undeclared |= {f"{group}.{key} ({option.stem})" for key in keys} - {
+                    f"{group}.{key} ({option.stem})" for key in declared
+                }
+    assert undeclared == set()

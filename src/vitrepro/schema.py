@@ -2,9 +2,10 @@
 read or model built (pydantic models; ``validate.py`` keeps the rules that span several keys or
 touch the filesystem).
 
-Each group declares the keys its options share; an option may add keys of its own (a BiT
-model's ``layers``, a dataset's ``real_labels``), which pass through. The first mistake becomes
-one ``ConfigError`` line naming the dotted key, the value and what to use instead.
+Each group declares every key its shipped options use (a test composes them all); a key a user
+adds with ``+group.key=...`` passes through to its reader (Lightning's Trainer arguments, a
+callback's). The first mistake becomes one ``ConfigError`` line naming the dotted key, the
+value and what to use instead.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ class Model(_Group):
     width_factor: Positive | None = None
     layers: list[Positive] | None = None
     channels: list[Positive] | None = None
+    stem_channels: Positive | None = None
+    norm_groups: Positive | None = None
+    backbone_layers: list[Positive] | None = None
+    backbone_channels: list[Positive] | None = None
+    backbone_stem_channels: Positive | None = None
+    backbone_norm_groups: Positive | None = None
+    lr: dict[str, PositiveNumber] | None = None  # Table 3's rate per pre-training recipe
+    weight_decay: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    epochs: dict[str, PositiveNumber] | None = None
     pretrained: str | None = None
     pretrained_head: Literal["drop", "keep", "features"] = "drop"
     posemb_interpolation: Literal["zoom", "bilinear", "bicubic", "nearest", "area"] = "zoom"
@@ -86,6 +96,13 @@ class Data(_Group):
     )
     max_corrupt_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
     finetune_steps: Positive | None = None
+    root: str | None = None
+    train_dir: str | None = None
+    val_dir: str | None = None
+    real_labels: str | None = None
+    variant: str | None = None
+    generator: dict[str, Any] | None = None
+    fewshot_datasets: dict[str, dict[str, Any]] | None = None  # each checked as data
     minival_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
@@ -115,9 +132,11 @@ class Recipe(_Group):
     dropout: Fraction = 0.0
     eval_every_steps: Positive | None = None
     checkpoint_every_steps: Positive | None = None
+    resolution: Positive | None = None
 
 
 class Trainer(_Group):
+    target: str = Field(alias="_target_")
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"] = "auto"
     devices: Positive | Literal["auto", -1, "-1"] | DeviceIds
     num_nodes: Positive = 1
@@ -137,15 +156,22 @@ class Logger(_Group):
     target: str | None = Field(default=None, alias="_target_")
     mode: Literal["auto", "online", "offline", "disabled"] | None = None
     tags: list[str] | None = None
+    save_dir: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    name: str | None = None
+    group: str | None = None
 
 
 class Evaluation(_Group):
     target: str | None = Field(default=None, alias="_target_")
+    recursive: StrictBool | None = Field(default=None, alias="_recursive_")
     shots: Annotated[list[Positive], Field(min_length=1)] | None = None
     seeds: Positive | None = None
     l2_reg: PositiveNumber | None = None
     every_n_steps: NonNegative | None = None
     batch_size: Positive | None = None
+    datasets: dict[str, dict[str, Any]] | None = None
 
 
 class Checkpoint(_Group):

@@ -7,6 +7,7 @@ final evaluation -> ``summary.json`` in the run directory and the same record in
 from __future__ import annotations
 
 import atexit
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -17,34 +18,30 @@ import torch
 import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor
 
 from vitrepro import record
 from vitrepro.budget import plan_batch, total_steps
+from vitrepro.callbacks import run_callbacks
 from vitrepro.checkpointing import (
-    INTERRUPTED,
-    FlushLogsWithCheckpoints,
-    RandomStateInCheckpoint,
     RunClock,
-    checkpoint_callbacks,
     checkpoint_step,
     resume_from,
 )
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
-from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
 from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
-from vitrepro.requeue import CheckpointAndRequeue, lightning_plugins
+from vitrepro.requeue import lightning_plugins
 from vitrepro.throughput import Throughput
 from vitrepro.tracking import git_revision, hydra_choices
 from vitrepro.transfer import check_transfers, parent_overrides, run_transfers
 from vitrepro.validate import validate_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)  # Hydra sends it to the console and the run's train.log
 
 
 def _destroy_process_group() -> None:
@@ -57,13 +54,6 @@ atexit.register(_destroy_process_group)
 # The synthetic data is rendered in-process on purpose (vectorised per batch); workers only add
 # start-up time, so Lightning's advice to add some is noise here.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
-
-
-def configured_callbacks(entries: DictConfig | None, has_logger: bool) -> list[pl.Callback]:
-    """The ``callbacks`` group's entries (null ones switched off); a LearningRateMonitor only
-    when the run has a logger to write to (Lightning refuses it otherwise)."""
-    built = [instantiate(entry) for entry in (entries or {}).values() if entry]
-    return [c for c in built if has_logger or not isinstance(c, LearningRateMonitor)]
 
 
 def validation_interval(recipe: dict[str, Any], accumulate: int) -> dict[str, Any]:
@@ -104,41 +94,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     steps = total_steps(config["recipe"], datamodule.num_train_samples)
     model = build_model(config["model"], datamodule.num_classes, datamodule.image_size)
     prepare_model(model, performance["channels_last"], performance["fused_attention"])
-    # What src/evaluate.py needs to rebuild this model: a fine-tuned one has no pre-logits.
-    model_config = dict(config["model"])
-    if model_config.get("pretrained") and model_config.get("pretrained_head") == "drop":
-        model_config["representation_size"] = None
-    module = ImageClassifier(
-        model,
-        config["recipe"],
-        datamodule.num_classes,
-        steps,
-        model_config=model_config,
-        image_size=datamodule.image_size,
-        compile_model=config.get("compile", False),
-        channels_last=performance["channels_last"],
-    )
+    module = _lightning_module(model, config, datamodule, steps, performance["channels_last"])
 
     job_type = "finetune" if config["model"].get("pretrained") else "pretrain"
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     loggers = build_loggers(cfg.logger, run_dir, resume_step, job_type=job_type)
-    checkpointing = config.get("checkpoint") or {}
-    every_n_steps = checkpointing.get("every_n_steps") or config["recipe"].get(
-        "checkpoint_every_steps"
-    )
-    callbacks = checkpoint_callbacks(run_dir, every_n_steps, checkpointing.get("keep_best", True))
-    callbacks += [
-        StopOnNonFiniteLoss(),
-        RandomStateInCheckpoint(),
-        RunClock(started),
-        FlushLogsWithCheckpoints(),
-        CheckpointOnInterrupt(run_dir / "checkpoints" / INTERRUPTED),
-        CheckpointAndRequeue(run_dir / "checkpoints" / INTERRUPTED),
-        Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)),  # Table 6
-    ]
-    callbacks += configured_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
-    if cfg.get("evaluation") and "_target_" in cfg.evaluation:
-        callbacks.append(instantiate(cfg.evaluation))
+    callbacks = run_callbacks(cfg, config, run_dir, started, bool(loggers))
+    callbacks.append(Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)))
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         **validation_interval(config["recipe"], batch.accumulate),
@@ -165,6 +127,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+def _lightning_module(
+    model: torch.nn.Module,
+    config: dict[str, Any],
+    datamodule: pl.LightningDataModule,
+    steps: int,
+    channels_last: bool,
+) -> ImageClassifier:
+    # What src/evaluate.py needs to rebuild this model: a fine-tuned one has no pre-logits.
+    model_config = dict(config["model"])
+    if model_config.get("pretrained") and model_config.get("pretrained_head") == "drop":
+        model_config["representation_size"] = None
+    return ImageClassifier(
+        model,
+        config["recipe"],
+        datamodule.num_classes,
+        steps,
+        model_config=model_config,
+        image_size=datamodule.image_size,
+        compile_model=config.get("compile", False),
+        channels_last=channels_last,
+    )
+
+
 def _fit_and_summarise(
     trainer: pl.Trainer,
     module: ImageClassifier,
@@ -177,13 +162,9 @@ def _fit_and_summarise(
 ) -> dict[str, Any]:
     """Fit, evaluate once more at the end, and record the run summary (rank 0 writes it)."""
     run_dir = Path(trainer.default_root_dir)
-    checkpoint = trainer.checkpoint_callback
     params = parameter_counts(module.model)
-    num_params = params["params"]
     revision = git_revision(PROJECT_ROOT)
-    throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
-    clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
-    flops = throughput.forward_flops
+    flops = next(c for c in trainer.callbacks if isinstance(c, Throughput)).forward_flops
     for logger in loggers:
         logger.log_hyperparams(
             {**config, "git_revision": revision, **params, "forward_flops": flops}
@@ -194,8 +175,36 @@ def _fit_and_summarise(
     if getattr(datamodule, "test_set", None) is not None:  # the test split: once, at the end
         final |= trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
+    summary = _summary(trainer, module, config, final, global_batch, params, revision)
+    summary |= {"resumed_from": ckpt_path, "resumed_at_step": resume_step}
+    if trainer.is_global_zero:
+        record.write(run_dir, summary)
+        _update_tracker_summaries(loggers, summary)
+        log.info(
+            f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
+            f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
+            f"after {summary['images_seen']} images in {summary['wall_time_s']:.0f} s; "
+            f"run recorded in {run_dir}" + "".join(f"; {where}" for where in summary["tracker"])
+        )
+    return summary
+
+
+def _summary(
+    trainer: pl.Trainer,
+    module: ImageClassifier,
+    config: dict[str, Any],
+    final: dict[str, Any],
+    global_batch: int,
+    params: dict[str, int],
+    revision: str,
+) -> dict[str, Any]:
+    """The run record (``vitrepro.record``) of a finished fit."""
+    throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
+    clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)
-    summary = {
+    flops, images = throughput.forward_flops, trainer.global_step * global_batch
+    checkpoint = trainer.checkpoint_callback
+    return {
         "status": "finished",
         "model": config["model"].get("name", config["model"]["arch"]),
         "data": config["data"].get("name"),
@@ -203,38 +212,26 @@ def _fit_and_summarise(
         "best": {"val/top1": _best_top1(module, trainer)},
         "fewshot": fewshot.latest if fewshot else {},
         "fewshot_history": fewshot.history if fewshot else [],
-        "num_params": num_params,
+        "num_params": params["params"],
         "params_without_head": params["params_without_head"],
         "global_steps": trainer.global_step,
-        "images_seen": trainer.global_step * global_batch,
+        "images_seen": images,
         "forward_flops": flops,
-        "train_exaflops": train_exaflops(flops, trainer.global_step * global_batch),
+        "train_exaflops": train_exaflops(flops, images),
         "wall_time_s": round(clock.seconds(), 2),  # every resumed segment of the run
         "throughput": throughput.summary,  # this process's fit: images/s, TFLOP/s, MFU (GPUs)
         "git_revision": revision,
-        "run_dir": str(run_dir),
+        "run_dir": str(Path(trainer.default_root_dir)),
         "checkpoint": checkpoint.last_model_path or None,
         "best_checkpoint": next(
             (c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor), None
         ),
-        "resumed_from": ckpt_path,
-        "resumed_at_step": resume_step,
         "recipe": config["recipe"].get("name"),
         "global_batch": global_batch,
         "device": {"type": type(trainer.accelerator).__name__, "count": trainer.world_size},
-        "tracker": [_tracker_location(logger) for logger in loggers],
+        "tracker": [_tracker_location(logger) for logger in trainer.loggers],
         "config": config,
     }
-    if trainer.is_global_zero:
-        record.write(run_dir, summary)
-        _update_tracker_summaries(loggers, summary)
-        print(
-            f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
-            f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
-            f"after {summary['images_seen']} images in {summary['wall_time_s']:.0f} s; "
-            f"run recorded in {run_dir}" + "".join(f"; {where}" for where in summary["tracker"])
-        )
-    return summary
 
 
 def _transfer(
@@ -251,7 +248,7 @@ def _transfer(
     record.write(run_dir, summary)
     _update_tracker_summaries(loggers, summary)
     scores = record.transfer_metrics(summary["transfer"])
-    print(" ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
+    log.info(" ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     return summary
 
 

@@ -10,6 +10,7 @@ One grid point of a study is then one command, as a W&B sweep runs it.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from omegaconf import DictConfig
 
 from vitrepro.errors import ConfigError
 from vitrepro.record import finished
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
@@ -125,7 +128,7 @@ def run_transfers(
         if finished(child_dir) is None:
             command = child_command(list(overrides), inherited, run_dir)
             command.append(f"hydra.run.dir={child_dir}")
-            print(f"transfer {name}: {' '.join(command[1:])}", flush=True)
+            log.info("transfer %s: %s", name, " ".join(command[1:]))
             env = child_environment(parent_run)
             returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
             if returncode != 0:

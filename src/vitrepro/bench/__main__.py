@@ -57,6 +57,77 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
+def _matmul(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.matmul import matmul_tflops
+
+    record["matmul"] = {
+        p: matmul_tflops(device, DTYPES[p], profile.matmul_n, repeats, profile.matmul_seconds)
+        for p in profile.precisions
+    }
+
+
+def _training(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.training import measure_training
+
+    record["training"] = []
+    for case in profile.training:
+        peak = record["matmul"][case.precision]["tflops"]
+        result = measure_training(case, device, repeats, peak)
+        record["training"].append(result)
+        print(
+            f"[bench] {case.name}: Lightning {result['lightning_images_per_s']:.2f} img/s, "
+            f"bare {result['bare_images_per_s']:.2f}, time ratio "
+            f"{result['time_ratio_lightning_vs_bare']:.3f}, MFU {result['mfu']:.3f}",
+            file=sys.stderr,
+        )
+        save()
+
+
+def _data(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.decode import measure_data
+
+    headline = next(
+        (t for t in record.get("training", []) if t["case"]["name"] == profile.headline), None
+    )
+    record["data"] = measure_data(
+        **profile.data,
+        repeats=repeats,
+        training_images_per_s=headline["lightning_images_per_s"] if headline else None,
+        training_case=profile.headline if headline else None,
+    )
+
+
+def _fewshot(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.fewshot import measure_fewshot
+
+    record["fewshot"] = measure_fewshot(**profile.fewshot, repeats=repeats)
+    record["fewshot"]["goal_s"] = profile.fewshot_goal_s
+
+
+def _optimisations(
+    record: dict, profile: Profile, device: torch.device, repeats: int, save
+) -> None:
+    from vitrepro.bench.decode import measure_loader
+    from vitrepro.bench.optimisations import measure_switch
+
+    record["optimisations"] = []
+    for item in profile.switches:
+        result = measure_switch(item, device, repeats)
+        record["optimisations"].append(result)
+        print(f"[bench] {item.name}: speed-up {result['speedup']:.3f}", file=sys.stderr)
+        save()
+    record["optimisations"] += measure_loader(**profile.loader, repeats=repeats)
+
+
+MEASURE = {
+    "matmul": _matmul,
+    "training": _training,
+    "data": _data,
+    "fewshot": _fewshot,
+    "optimisations": _optimisations,
+}
+
+
 def run(
     profile: Profile, device: torch.device, repeats: int, sections: tuple[str, ...], out: Path
 ) -> dict[str, Any]:
@@ -74,73 +145,20 @@ def run(
         "memory": {"peak_rss_mib": {}},
     }
 
-    def section_done(name: str, started: float) -> None:
-        record["memory"]["peak_rss_mib"][f"after_{name}"] = peak_rss_mib()
-        record.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
+    def save() -> None:
         write_json_atomic(out, record)
-        print(f"[bench] {name} done in {record['seconds'][name]:.1f} s", file=sys.stderr)
 
     torch.set_float32_matmul_precision("high")  # as vitrepro.train.run does
-    if "matmul" in sections or "training" in sections:
-        from vitrepro.bench.matmul import matmul_tflops
-
+    wanted = set(sections) | ({"matmul"} if "training" in sections else set())  # MFU's peak
+    for name in SECTIONS:
+        if name not in wanted:
+            continue
         started = time.perf_counter()
-        record["matmul"] = {
-            p: matmul_tflops(device, DTYPES[p], profile.matmul_n, repeats, profile.matmul_seconds)
-            for p in profile.precisions
-        }
-        section_done("matmul", started)
-    if "training" in sections:
-        from vitrepro.bench.training import measure_training
-
-        started = time.perf_counter()
-        record["training"] = []
-        for case in profile.training:
-            peak = record["matmul"][case.precision]["tflops"]
-            result = measure_training(case, device, repeats, peak)
-            record["training"].append(result)
-            print(
-                f"[bench] {case.name}: Lightning {result['lightning_images_per_s']:.2f} img/s, "
-                f"bare {result['bare_images_per_s']:.2f}, time ratio "
-                f"{result['time_ratio_lightning_vs_bare']:.3f}, MFU {result['mfu']:.3f}",
-                file=sys.stderr,
-            )
-            write_json_atomic(out, record)
-        section_done("training", started)
-    if "data" in sections:
-        from vitrepro.bench.decode import measure_data
-
-        started = time.perf_counter()
-        headline = next(
-            (t for t in record.get("training", []) if t["case"]["name"] == profile.headline), None
-        )
-        record["data"] = measure_data(
-            **profile.data,
-            repeats=repeats,
-            training_images_per_s=headline["lightning_images_per_s"] if headline else None,
-            training_case=profile.headline if headline else None,
-        )
-        section_done("data", started)
-    if "fewshot" in sections:
-        from vitrepro.bench.fewshot import measure_fewshot
-
-        started = time.perf_counter()
-        record["fewshot"] = measure_fewshot(**profile.fewshot, repeats=repeats)
-        record["fewshot"]["goal_s"] = profile.fewshot_goal_s
-        section_done("fewshot", started)
-    if "optimisations" in sections:
-        from vitrepro.bench.decode import measure_loader
-        from vitrepro.bench.optimisations import measure_switch
-
-        started = time.perf_counter()
-        record["optimisations"] = []
-        for item in profile.switches:
-            result = measure_switch(item, device, repeats)
-            record["optimisations"].append(result)
-            print(f"[bench] {item.name}: speed-up {result['speedup']:.3f}", file=sys.stderr)
-            write_json_atomic(out, record)
-        record["optimisations"] += measure_loader(**profile.loader, repeats=repeats)
-        section_done("optimisations", started)
+        MEASURE[name](record, profile, device, repeats, save)
+        record["memory"]["peak_rss_mib"][f"after_{name}"] = peak_rss_mib()
+        record.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
+        save()
+        print(f"[bench] {name} done in {record['seconds'][name]:.1f} s", file=sys.stderr)
     if device.type == "cuda":
         record["memory"]["gpu_peak_allocated_mib"] = round(
             torch.cuda.max_memory_allocated(device) / 2**20, 1
@@ -149,7 +167,7 @@ def run(
     record["table"] = table_rows(record)
     record["goals"] = [row for row in record["table"] if row["goal"] is not None]
     record["complete"] = True
-    write_json_atomic(out, record)
+    save()
     return record
 
 

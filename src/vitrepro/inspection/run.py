@@ -8,6 +8,7 @@ embeddings) is recorded as skipped, with the reason; a ResNet has nothing to ins
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +97,74 @@ def _vision_transformer(model: torch.nn.Module, checkpoint: str) -> VisionTransf
     return backbone
 
 
+@dataclass
+class _Inspected:
+    """What the analyses share: the backbone, where figures go, and the attention statistics."""
+
+    backbone: torch.nn.Module
+    out: Path
+    name: str
+    image_size: int
+    grid: tuple[int, int]
+    spacing: float  # pixels between patch centres (a hybrid: the CNN's stride)
+    num_components: int
+    images: torch.Tensor | None = None
+    distances: torch.Tensor | None = None
+    maps: torch.Tensor | None = None
+
+
+def _filters(s: _Inspected) -> dict[str, Any]:
+    components = patch_filter_components(s.backbone, s.num_components)
+    title = f"Principal components of the patch-embedding filters\n{s.name}"
+    plot_filters(components, s.out / "filters.png", title)
+    return {"components": len(components), "patch_size": list(components.shape[-2:])}
+
+
+def _position_embeddings(s: _Inspected) -> dict[str, Any]:
+    similarity = position_similarity(patch_grid_position_embeddings(s.backbone))
+    title = f"Position embedding similarity\n{s.name}"
+    plot_position_similarity(similarity, s.out / "position_embeddings.png", title)
+    return {
+        "mean_similarity_to_neighbours": _neighbour_similarity(similarity),
+        "mean_similarity_to_all": float(similarity.mean()),
+    }
+
+
+def _attention_distance(s: _Inspected) -> dict[str, Any]:
+    uniform = float(patch_distances(s.grid, s.spacing).mean())
+    title = f"Mean attention distance over {len(s.images)} images\n{s.name}"
+    plot_attention_distance(
+        s.distances, s.image_size, uniform, s.out / "attention_distance.png", title
+    )
+    return {
+        "pixels_per_patch": s.spacing,
+        "images": len(s.images),
+        "uniform_attention_distance": uniform,
+        "per_layer_per_head": s.distances.tolist(),
+    }
+
+
+def _rollout(s: _Inspected) -> dict[str, Any]:
+    title = f"Attention rollout: {s.name}"
+    plot_rollout(s.images[: len(s.maps)], s.maps, s.grid, s.out / "rollout.png", title)
+    return {
+        "images": len(s.maps),
+        "output_token": "class token" if s.backbone.num_prefix_tokens else "mean of patches",
+    }
+
+
+STEPS: dict[str, Callable[[_Inspected], dict[str, Any]]] = {
+    "filters": _filters,
+    "position_embeddings": _position_embeddings,
+    "attention_distance": _attention_distance,
+    "rollout": _rollout,
+}
+
+
 def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
-    """Run the selected analyses (``analyses``) and write their PNGs and ``inspection.json``."""
+    """Run the selected analyses (``analyses``) and write their PNGs and ``inspection.json``
+    (names and counts are checked by the entry script's schema, ``schema.InspectConfig``)."""
     config = OmegaConf.to_container(cfg, resolve=True)
-    unknown = sorted(set(config["analyses"]) - set(ANALYSES))
-    if unknown:
-        raise ConfigError("analyses", unknown, f"choose from {list(ANALYSES)}")
-    for key in ("num_images", "rollout_images", "num_components"):
-        if int(config[key]) < 1:
-            raise ConfigError(key, config[key], "give a positive number")
     out = output_dir(config["checkpoint"], config.get("output"), config["paths"]["output_dir"])
     model, image_size = model_from_checkpoint(
         config["checkpoint"], config["model"], config["num_classes"], config["data"]["image_size"]
@@ -112,72 +172,22 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     backbone = _vision_transformer(model, config["checkpoint"]).eval()
     grid = tuple(backbone.patch_embed.grid_size)
     name = f"{Path(config['checkpoint']).name} ({image_size} px)"
+    state = _Inspected(
+        backbone, out, name, image_size, grid, image_size / grid[1], config["num_components"]
+    )
+    if {"attention_distance", "rollout"} & set(config["analyses"]):
+        state.images = example_images(config["data"], image_size, config["num_images"])
+        state.distances, state.maps = attention_statistics(
+            backbone, state.images, grid, state.spacing, config["rollout_images"]
+        )
     results: dict[str, Any] = {
         "checkpoint": str(config["checkpoint"]),
         "image_size": image_size,
         "grid": list(grid),
     }
-
-    spacing = image_size / grid[1]  # pixels between patch centres (a hybrid: the CNN stride)
-    if {"attention_distance", "rollout"} & set(config["analyses"]):
-        images = example_images(config["data"], image_size, config["num_images"])
-        distances, maps = attention_statistics(
-            backbone, images, grid, spacing, config["rollout_images"]
-        )
-
-    def filters() -> dict[str, Any]:
-        components = patch_filter_components(backbone, config["num_components"])
-        plot_filters(
-            components,
-            out / "filters.png",
-            f"Principal components of the patch-embedding filters\n{name}",
-        )
-        return {"components": len(components), "patch_size": list(components.shape[-2:])}
-
-    def position_embeddings() -> dict[str, Any]:
-        similarity = position_similarity(patch_grid_position_embeddings(backbone))
-        plot_position_similarity(
-            similarity, out / "position_embeddings.png", f"Position embedding similarity\n{name}"
-        )
-        return {
-            "mean_similarity_to_neighbours": _neighbour_similarity(similarity),
-            "mean_similarity_to_all": float(similarity.mean()),
-        }
-
-    def attention_distance() -> dict[str, Any]:
-        uniform = float(patch_distances(grid, spacing).mean())
-        plot_attention_distance(
-            distances,
-            image_size,
-            uniform,
-            out / "attention_distance.png",
-            f"Mean attention distance over {len(images)} images\n{name}",
-        )
-        return {
-            "pixels_per_patch": spacing,
-            "images": len(images),
-            "uniform_attention_distance": uniform,
-            "per_layer_per_head": distances.tolist(),
-        }
-
-    def rollout() -> dict[str, Any]:
-        plot_rollout(
-            images[: len(maps)], maps, grid, out / "rollout.png", f"Attention rollout: {name}"
-        )
-        return {
-            "images": len(maps),
-            "output_token": "class token" if backbone.num_prefix_tokens else "mean of patches",
-        }
-
-    steps: dict[str, Callable[[], dict[str, Any]]] = {
-        "filters": filters,
-        "position_embeddings": position_embeddings,
-        "attention_distance": attention_distance,
-        "rollout": rollout,
-    }
     for analysis in config["analyses"]:
         try:
-            results[analysis] = steps[analysis]()
+            results[analysis] = STEPS[analysis](state)
         except NotApplicableError as reason:
             results[analysis] = {"skipped": str(reason)}
     write_json_atomic(out / "inspection.json", results)
