@@ -102,3 +102,13 @@ def train(tmp_path: Path):
         return run_script("train.py", *overrides, output_dir=tmp_path, timeout=timeout)
 
     return run
+
+
+def write_synthetic_shards(root: Path, train: int, val: int, shard_size: int) -> Path:
+    """The embedded dataset at 16 px as train/ and val/ shards under ``root``."""
+    from vitrepro.data.shards import synthetic_samples, write_shards
+
+    for split, size in (("train", train), ("val", val)):
+        samples, classes = synthetic_samples(size, split, image_size=16)
+        write_shards(samples, classes, root / split, shard_size=shard_size, progress=False)
+    return root

@@ -9,11 +9,10 @@ import re
 import pytest
 import torch
 
-from conftest import ROOT, TINY_VIT, Result, run_script
+from conftest import ROOT, TINY_VIT, Result, run_script, write_synthetic_shards
 from test_data_parallel import _on_rank
 from test_image_folder_data import write_jpeg_tree
 from vitrepro.data import ImageFolderDataModule
-from vitrepro.data.shards import synthetic_samples, write_shards
 
 # 512 images at batch 32 are 16 steps an epoch; saves every 10 steps and after each epoch.
 RUN = [
@@ -93,11 +92,7 @@ def test_killed_and_resumed_run_ends_as_the_uninterrupted_one(
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shards")
-    for split, size in (("train", 320), ("val", 64)):
-        samples, classes = synthetic_samples(size, split, image_size=16)
-        write_shards(samples, classes, root / split, shard_size=40, progress=False)
-    return root
+    return write_synthetic_shards(tmp_path_factory.mktemp("shards"), 320, 64, 40)
 
 
 def _shard_run(root) -> list[str]:

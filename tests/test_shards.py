@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_VIT, few_steps, run_script
+from conftest import TINY_VIT, few_steps, run_script, write_synthetic_shards
 from vitrepro.data.shards import image_folder_samples, synthetic_samples, write_shards
 from vitrepro.data.streaming import ShardsDataModule
 
@@ -82,11 +82,7 @@ def _module(root, **kwargs):
 
 @pytest.fixture(scope="module")
 def synthetic_shards(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_shards")
-    for split, size in (("train", 60), ("val", 40)):
-        samples, classes = synthetic_samples(size, split, image_size=16)
-        write_shards(samples, classes, root / split, shard_size=10, progress=False)
-    return root
+    return write_synthetic_shards(tmp_path_factory.mktemp("synthetic_shards"), 60, 40, 10)
 
 
 def test_nested_subsets_open_only_their_shards(synthetic_shards):
