@@ -61,7 +61,7 @@ class RandomStateInCheckpoint(Callback):
     """Saves the random generators (torch CPU and CUDA, NumPy, Python) in every checkpoint and
     restores them at the first training batch after a resume: dropout, stochastic depth and
     in-process augmentation then draw what the uninterrupted run drew. Restoring at load time
-    would be too early: loaders draw worker seeds from torch's generator when they start."""
+    would be too early: what runs between the load and the first batch may draw from them."""
 
     def __init__(self) -> None:
         self._pending: dict[str, Any] | None = None
