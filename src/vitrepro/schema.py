@@ -102,7 +102,7 @@ class Data(_Group):
     real_labels: str | None = None
     variant: str | None = None
     generator: dict[str, Any] | None = None
-    fewshot_datasets: dict[str, dict[str, Any]] | None = None  # each checked as data
+    fewshot_datasets: dict[str, Data] | None = None  # few-shot targets: datasets too
     minival_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 

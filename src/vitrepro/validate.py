@@ -14,8 +14,6 @@ from typing import Any
 import torch
 
 from vitrepro.budget import device_count, plan_batch
-from vitrepro.data.build import FORMATS
-from vitrepro.data.synthetic import TASKS
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
 from vitrepro.models.checkpoints import resolve_checkpoint
@@ -25,11 +23,6 @@ from vitrepro.schema import RunConfig, check_types
 def _positive(key: str, value: Any) -> None:
     if value is None or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(key, value, "must be a positive number")
-
-
-def _one_of(key: str, value: Any, choices: tuple) -> None:
-    if value is not None and value not in choices:
-        raise ConfigError(key, value, f"choose one of {', '.join(map(str, choices))}")
 
 
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
@@ -50,18 +43,11 @@ def check_data(
     data: dict[str, Any], key: str = "data", fewshot: bool = True, paths: bool = True
 ) -> None:
     """``key`` is where ``data`` sits in the config; few-shot targets (checked the same way)
-    only matter when few-shot evaluation is on; ``paths=False`` skips the dataset locations."""
-    if data.get("format") not in FORMATS:
-        choices = ", ".join(FORMATS)
-        raise ConfigError(f"{key}.format", data.get("format"), f"choose one of {choices}")
-    _positive(f"{key}.image_size", data.get("image_size"))
-    # Sharded datasets may leave num_classes to their manifest.
-    if data.get("num_classes") is not None or "root" not in data:
+    only matter when few-shot evaluation is on; ``paths=False`` skips the dataset locations.
+    Types and ranges of each key are the schema's (``schema.Data``, few-shot targets too)."""
+    # Only sharded datasets may leave num_classes to their manifest.
+    if data.get("num_classes") is None and "root" not in data:
         _positive(f"{key}.num_classes", data.get("num_classes"))
-    if "num_train" in data:
-        _positive(f"{key}.num_train", data["num_train"])
-    if "task" in data:
-        _one_of(f"{key}.task", data["task"], TASKS)
     if "generator" in data:  # the synthetic data: a task may use half of all glyph sets
         generator = data["generator"] or {}
         sets = math.comb(generator.get("num_glyphs", 16), generator.get("glyphs_per_class", 2))
