@@ -19,7 +19,7 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
 .PHONY: help install train test test-fast lint format clean bench inspect \
-        reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning
+        reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -36,26 +36,38 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
 	$(BIN)/python src/train.py $(ARGS)
 
-reproduce-fig3: install ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
-	$(BIN)/python -m vitrepro.studies.run fig3 $(STUDY_ARGS)
+reproduce: install ## any study: STUDY=fig3|fig4|fig5|tuning|table8|fig9|fig8 (options below)
+	$(if $(STUDY),,$(error give STUDY=<name>: one of experiments/*/study.yaml))
+	$(BIN)/python -m vitrepro.studies.run $(STUDY) $(STUDY_ARGS)
 
-reproduce-fig4: install ## Figure 4, linear 5-shot vs nested subsets (same options)
-	$(BIN)/python -m vitrepro.studies.run fig4 $(STUDY_ARGS)
+reproduce-fig3: STUDY = fig3
+reproduce-fig3: reproduce ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
 
-reproduce-fig5: install ## Figure 5, transfer vs pre-training compute (same options)
-	$(BIN)/python -m vitrepro.studies.run fig5 $(STUDY_ARGS)
+reproduce-fig4: STUDY = fig4
+reproduce-fig4: reproduce ## Figure 4, linear 5-shot vs nested subsets (same options)
 
-reproduce-tuning: install ## the tiny studies' tuning grid (both families, same grid), chosen on validation
-	$(BIN)/python -m vitrepro.studies.run tuning $(STUDY_ARGS)
+reproduce-fig5: STUDY = fig5
+reproduce-fig5: reproduce ## Figure 5, transfer vs pre-training compute (same options)
 
-reproduce-table8: install ## Table 8, position embeddings ablation (same options)
-	$(BIN)/python -m vitrepro.studies.run table8 $(STUDY_ARGS)
+reproduce-tuning: STUDY = tuning
+reproduce-tuning: reproduce ## the tiny studies' tuning grid (both families, same grid), chosen on validation
 
-reproduce-fig9: install ## Figure 9, class token vs global average pooling (same options)
-	$(BIN)/python -m vitrepro.studies.run fig9 $(STUDY_ARGS)
+reproduce-table8: STUDY = table8
+reproduce-table8: reproduce ## Table 8, position embeddings ablation (same options)
 
-reproduce-fig8: install ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
-	$(BIN)/python -m vitrepro.studies.run fig8 $(STUDY_ARGS)
+reproduce-fig9: STUDY = fig9
+reproduce-fig9: reproduce ## Figure 9, class token vs global average pooling (same options)
+
+reproduce-fig8: STUDY = fig8
+reproduce-fig8: reproduce ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
+
+REHEARSED ?= fig3 fig4 fig5 table8 fig9 fig8
+rehearse: install ## the paper's studies end to end with tiny stand-ins, 2 DDP CPU processes a run (STUDY=one)
+	@for study in $(or $(STUDY),$(REHEARSED)); do \
+		echo "== rehearsing $$study"; \
+		$(BIN)/python -m vitrepro.studies.run $$study --profile full --rehearse \
+			--results outputs/rehearsal || exit 1; \
+	done
 
 inspect: install ## Figures 6, 7: filters, position embeddings, attention distance, rollout (CHECKPOINT=run dir or file, ARGS=overrides)
 	$(if $(CHECKPOINT),,$(error give CHECKPOINT=<run dir or checkpoint file>))

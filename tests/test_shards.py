@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -252,3 +253,25 @@ def test_a_nested_subset_trains_on_a_prefix_of_the_seeded_order(synthetic_shards
     torch.manual_seed(7)
     keys = _keys(_module(synthetic_shards, subset=25))
     assert max(keys) < 25 and len(set(keys)) > 20  # keys are positions in the seeded order
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ranks_and_workers_train_on_disjoint_shards(synthetic_shards, workers):
+    """6 training shards of 10 on 2 ranks: each rank (and with 2 workers each worker stream)
+    resamples only its own shards, so no sample is trained on by two ranks."""
+    keys = {}
+    for rank in (0, 1):
+        torch.manual_seed(7)
+        module = _module(synthetic_shards, num_workers=workers)
+        module.trainer = SimpleNamespace(
+            global_rank=rank, world_size=2, current_epoch=0, accelerator=None
+        )
+        for stream in range(workers):
+            keys[rank, stream] = set(_keys(module, stream=stream))
+    shards = {part: {key // 10 for key in found} for part, found in keys.items()}
+    for a in keys:
+        for b in keys:
+            if a != b:
+                assert not keys[a] & keys[b] and not shards[a] & shards[b]
+    assert set().union(*shards.values()) <= set(range(6))
+    assert sum(len(s) for s in shards.values()) >= 4  # every part draws from its own shards

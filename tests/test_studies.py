@@ -20,13 +20,12 @@ from vitrepro.studies.collect import (
     wandb_records,
 )
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
+from vitrepro.studies.jobs import Launch, command, is_complete, pretrain_job
 from vitrepro.studies.run import (
     PROJECT_ROOT,
     STUDIES,
-    is_complete,
     load_study,
     main,
-    point_command,
     run_grid,
     study_points,
     write_results,
@@ -218,7 +217,7 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
     assert sorted(table["series"]) == ["ViT-B/32", "ViT-L/16"]
     assert table["value"].between(0, 100).all()
     logs = {p: p.stat().st_mtime for p in (runs / "logs").iterdir()}
-    assert run_grid(points, runs) == []  # the rerun finds both finished: nothing runs
+    assert run_grid(points, runs, Launch()) == []  # the rerun finds both finished: nothing runs
     assert {p: p.stat().st_mtime for p in (runs / "logs").iterdir()} == logs
 
     # a run interrupted after its last checkpoint (no summary yet) resumes; the other is kept
@@ -236,10 +235,12 @@ def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):
     from hydra import compose, initialize_config_dir
 
     point = expand_grid(load_sweep(PROJECT_ROOT / "sweeps" / "data_scaling.yaml"))[0]
-    command = point_command(point, tmp_path / "fig3" / point.slug, launcher="slurm")
-    assert command[2:4] == ["-m", "hydra/launcher=slurm"]
-    assert f"hydra.sweep.subdir={point.slug}" in command and "resume=auto" in command
-    overrides = [a for a in command[3:] if not a.startswith("hydra.sweep")]
+    job = pretrain_job(point, tmp_path / "fig3" / point.slug, Launch("slurm"))
+    command_line = command(job, "slurm")
+    assert command_line[2:4] == ["-m", "hydra/launcher=slurm"]
+    assert f"hydra.sweep.subdir={point.slug}" in command_line and "resume=auto" in command_line
+    assert "transfer_jobs=separate" in command_line  # the runner starts each transfer itself
+    overrides = [a for a in command_line[3:] if not a.startswith("hydra.sweep")]
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             "train", overrides=[*overrides, "trainer.devices=8"], return_hydra_config=True

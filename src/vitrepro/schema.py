@@ -207,6 +207,8 @@ class RunConfig(_Group):
     evaluation: Evaluation | None = None
     callbacks: dict[str, dict[str, Any] | None] | None = None
     transfer: dict[str, list[str]] | None = None
+    transfer_jobs: Literal["inline", "separate"] = "inline"
+    rehearsal: StrictBool = False
     paths: Paths
     seed: Annotated[StrictInt, Field(ge=0, lt=2**32)]  # what seed_everything accepts
     compile: StrictBool = False

@@ -34,6 +34,7 @@ from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
+from vitrepro.rehearsal import stand_in
 from vitrepro.requeue import lightning_plugins
 from vitrepro.throughput import Throughput
 from vitrepro.tracking import git_revision, hydra_choices
@@ -77,10 +78,16 @@ def check_before_compute(config: dict[str, Any], inherited: list[str]) -> str | 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the run summary."""
-    config = OmegaConf.to_container(cfg, resolve=True)
+    recorded = OmegaConf.to_container(cfg, resolve=True)  # what the record and tracker keep
+    config = recorded
+    if recorded.get("rehearsal"):  # computed with tiny stand-ins, recorded as the real run
+        config = stand_in(recorded)
+        cfg = OmegaConf.create(config)
     inherited = parent_overrides()
     ckpt_path = check_before_compute(config, inherited)
-    config["choices"] = hydra_choices()
+    recorded["choices"] = config["choices"] = hydra_choices()
+    if config is not recorded:
+        recorded["stand_in"] = {key: config[key] for key in ("model", "data", "recipe")}
     started = time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
     pl.seed_everything(config["seed"], workers=True)
@@ -116,9 +123,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     try:
         summary = _fit_and_summarise(
-            trainer, module, datamodule, loggers, config, batch.global_batch, ckpt_path, resume_step
+            trainer,
+            module,
+            datamodule,
+            loggers,
+            recorded,
+            batch.global_batch,
+            ckpt_path,
+            resume_step,
         )
-        if config.get("transfer") and trainer.is_global_zero:
+        inline = config.get("transfer_jobs", "inline") == "inline"  # else the study runner's
+        if config.get("transfer") and inline and trainer.is_global_zero:
             summary = _transfer(summary, config["transfer"], run_dir, inherited, loggers)
     except BaseException:
         finish_loggers(loggers, failed=True)

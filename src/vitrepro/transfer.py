@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
-INHERITED = ("model", "trainer", "logger", "paths", "seed", "compile")
+INHERITED = ("model", "trainer", "logger", "paths", "seed", "compile", "rehearsal")
 
 
 # A parent's launch that its child must not inherit: a distributed job's ranks and rendezvous
@@ -101,6 +101,7 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from vitrepro.rehearsal import stand_in
     from vitrepro.validate import validate_config
 
     if not transfers or not GlobalHydra.instance().is_initialized():
@@ -108,7 +109,8 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     for name, overrides in transfers.items():
         try:
             cfg = compose("train", overrides=[*_kept(inherited), *overrides, "transfer=none"])
-            validate_config(OmegaConf.to_container(cfg, resolve=True))
+            config = OmegaConf.to_container(cfg, resolve=True)
+            validate_config(stand_in(config) if config.get("rehearsal") else config)
         except ConfigError as error:
             raise ConfigError(f"transfer.{name}: {error.key}", error.value, error.fix) from error
 
@@ -120,8 +122,7 @@ def run_transfers(
     parent_run: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fine-tune on every transfer dataset, each in a clean environment (``child_environment``);
-    ``{name: {final, best, run_dir, data, lr}}`` (the dataset and learning rate: a sweep over
-    learning rates is selected per dataset, ``record.transfer_metrics``)."""
+    ``{name: transfer_result}``."""
     results = {}
     for name, overrides in transfers.items():
         child_dir = run_dir / "transfer" / name
@@ -133,14 +134,21 @@ def run_transfers(
             returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
             if returncode != 0:
                 raise RuntimeError(f"transfer {name} failed (exit {returncode}); see {child_dir}")
-        summary = finished(child_dir)
-        if summary is None:
-            raise RuntimeError(f"transfer {name} wrote no finished summary in {child_dir}")
-        results[name] = {
-            "final": summary["final"],
-            "best": summary["best"],
-            "run_dir": str(child_dir),
-            "data": summary["data"],
-            "lr": summary["config"]["recipe"]["optimizer"]["lr"],
-        }
+        results[name] = transfer_result(child_dir)
     return results
+
+
+def transfer_result(child_dir: Path) -> dict[str, Any]:
+    """What a parent's record keeps of one finished fine-tune: ``{final, best, run_dir, data,
+    lr}`` (the dataset and learning rate: a sweep over learning rates is selected per dataset,
+    ``record.transfer_metrics``)."""
+    summary = finished(child_dir)
+    if summary is None:
+        raise RuntimeError(f"the transfer in {child_dir} wrote no finished summary")
+    return {
+        "final": summary["final"],
+        "best": summary["best"],
+        "run_dir": str(child_dir),
+        "data": summary["data"],
+        "lr": summary["config"]["recipe"]["optimizer"]["lr"],
+    }

@@ -1,9 +1,11 @@
 """The training stream of a sharded dataset: reproducible and resumable at any step.
 
 Each DataLoader worker of each rank draws shards with replacement (WebDataset's resampling:
-every rank runs the same number of steps on any device count) and shuffles samples through a
-buffer; both draw from one generator seeded by (seed, epoch, rank, stream), one stream per
-worker, and each sample's
+every rank runs the same number of steps on any device count) from its own part of the shards
+(each rank's and worker's a disjoint one, as each host reads its own split in big_vision; with
+fewer shards than ranks x workers, each rank its own part; with fewer than ranks, all of them),
+so ranks train on disjoint samples. It shuffles samples through a buffer; both draws come from
+one generator seeded by (seed, epoch, rank, stream), one stream per worker, and each sample's
 augmentation from a generator seeded by its position in that stream. So the order and the
 crops are a function of those numbers alone (WebDataset's default seeding uses the process id
 and the clock), and a resumed run skips the samples it had trained on without decoding them.
@@ -38,6 +40,7 @@ class ShardStream(IterableDataset):
         limit: int,
         seed: int,
         rank: int,
+        world: int,
         batch_size: int,
         batches_per_worker: int,
         num_workers: int,
@@ -45,7 +48,7 @@ class ShardStream(IterableDataset):
         decode: Callable[[dict], tuple[torch.Tensor, int]],
         handler: Callable[[Exception], bool],
     ) -> None:
-        self.urls, self.limit, self.seed, self.rank = urls, limit, seed, rank
+        self.urls, self.limit, self.seed, self.rank, self.world = urls, limit, seed, rank, world
         self.batch_size, self.batches_per_worker = batch_size, batches_per_worker
         self.num_workers = max(1, num_workers)
         self.shuffle_buffer = shuffle_buffer
@@ -56,13 +59,21 @@ class ShardStream(IterableDataset):
     def __len__(self) -> int:
         return self.batches_per_worker * self.num_workers
 
+    def shards_of(self, stream: int) -> list[str]:
+        """The part of the shards that this rank's stream ``stream`` draws from."""
+        parts = self.world * self.num_workers
+        if len(self.urls) >= parts:
+            return self.urls[self.rank * self.num_workers + stream :: parts]
+        return self.urls[self.rank :: self.world] if len(self.urls) >= self.world else self.urls
+
     def ordered_samples(self, stream: int, epoch: int) -> Iterator[dict]:
         """One stream's raw samples (``__key__`` is the position in the shards' seeded order)."""
         rng = random.Random(mixed_seed(self.seed, epoch, self.rank, stream))
+        urls = self.shards_of(stream)
 
         def shards() -> Iterator[dict]:
             while True:
-                yield {"url": rng.choice(self.urls)}
+                yield {"url": rng.choice(urls)}
 
         samples = wds.tarfile_to_samples(handler=wds.warn_and_continue)(shards())
         samples = (s for s in samples if _position(s) < self.limit)

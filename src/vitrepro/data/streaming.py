@@ -185,6 +185,7 @@ class ShardsDataModule(ImageFolderDataModule):
             limit=limit,
             seed=torch.initial_seed(),  # the run's seed (seed_everything)
             rank=rank,
+            world=world,
             batch_size=self.batch_size,
             batches_per_worker=max(1, limit // (self.batch_size * world * workers)),
             num_workers=self.num_workers,

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,15 @@ from vitrepro.record import finished
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
+from vitrepro.studies.jobs import (
+    Job,
+    Launch,
+    is_complete,
+    join_transfers,
+    pretrain_job,
+    run_job,
+    transfer_jobs,
+)
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
 from vitrepro.transfer import PROJECT_ROOT
 
@@ -57,99 +65,93 @@ def study_points(
     return with_seeds(points, seeds, first_seed) if seeds else points
 
 
-def run_pool(study: dict[str, Any], output: str, profile: str) -> Path:
+# The paper-scale rehearsal (``--rehearse``, ``make rehearse``): every full-profile run with
+# tiny stand-ins (vitrepro.rehearsal), as 2 data-parallel processes started as ``srun`` starts
+# them, each point in the environment a W&B agent gives its run.
+REHEARSAL = Launch(
+    extra=(
+        "rehearsal=true",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.enable_progress_bar=false",
+    ),
+    env=(
+        ("WANDB_RUN_ID", "rehearsal-{slug}"),
+        ("WANDB_SWEEP_ID", "rehearsal"),
+        ("WANDB_MODE", "offline"),
+    ),
+    tasks=2,
+)
+
+
+def run_pool(study: dict[str, Any], output: str, profile: str, label: str | None = None) -> Path:
     """Where a study's runs live: ``runs`` names a pool that studies share (a run with the
-    same arguments is then run once for all of them), else the study's own folder."""
+    same arguments is then run once for all of them), else the study's own folder; in it, a
+    folder named ``label`` (default: the profile)."""
     pool = study["profiles"][profile].get("runs", study["name"])
-    return (Path(output) / "studies" / pool / profile).resolve()
+    return (Path(output) / "studies" / pool / (label or profile)).resolve()
 
 
-def child_environment(jobs: int) -> dict[str, str]:
-    """The runs' environment: the CPU cores split between the ``jobs`` running at once
-    (two runs of two threads on two cores are several times slower than two of one)."""
-    env = dict(os.environ)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    env.setdefault("OMP_NUM_THREADS", str(threads))
-    return env
+def pending_jobs(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[Job]:
+    """The jobs the unfinished points still need: a pre-training, or the transfers of a
+    finished one (whose results join its record once the last has finished)."""
+    todo: list[Job] = []
+    for point in points:
+        run_dir = study_dir / point.slug
+        if is_complete(run_dir):
+            continue
+        if finished(run_dir) is None:
+            todo.append(pretrain_job(point, run_dir, launch))
+        elif follow := transfer_jobs(point, run_dir, launch):
+            todo += follow
+        else:
+            join_transfers(run_dir)
+    return todo
 
 
-def is_complete(run_dir: Path) -> bool:
-    """Finished, with every transfer the run asked for."""
-    summary = finished(run_dir)
-    if summary is None:
-        return False
-    wanted = summary.get("config", {}).get("transfer") or {}
-    return set(wanted) <= set(summary.get("transfer", {}))
-
-
-def point_command(point: GridPoint, run_dir: Path, launcher: str = "local") -> list[str]:
-    """``src/train.py`` for one grid point in ``run_dir``; on SLURM a one-run multirun through
-    Hydra's submitit launcher (``conf/hydra/launcher/slurm.yaml``), which waits for the job."""
-    train = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
-    if launcher == "slurm":
-        place = [f"hydra.sweep.dir={run_dir.parent}", f"hydra.sweep.subdir={run_dir.name}"]
-        return [*train, "-m", "hydra/launcher=slurm", *point.args, *place, "resume=auto"]
-    return [*train, *point.args, f"hydra.run.dir={run_dir}", "resume=auto"]
-
-
-def run_point(
-    point: GridPoint, run_dir: Path, log_dir: Path, launcher: str = "local", jobs: int = 1
-) -> tuple[GridPoint, int, float]:
-    """Run one grid point; its output goes to ``<log_dir>/<point>.log``."""
-    command = point_command(point, run_dir, launcher)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    with open(log_dir / f"{point.slug}.log", "a") as log:
-        returncode = subprocess.run(
-            command,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_environment(jobs),
-        ).returncode
-    return point, returncode, time.time() - started
-
-
-def run_grid(
-    points: list[GridPoint], study_dir: Path, jobs: int = 1, launcher: str = "local"
-) -> list[str]:
-    """Run the unfinished points (``jobs`` at a time); returns the slugs that failed."""
-    todo = [p for p in points if not is_complete(study_dir / p.slug)]
-    print(
-        f"{len(points) - len(todo)} of {len(points)} runs already finished; running {len(todo)}",
-        flush=True,
-    )
-    failed: list[str] = []
-    pending, running, finished, stop = iter(todo), set(), 0, False
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[str]:
+    """Run every pending job, ``launch.jobs`` at a time, each transfer as soon as its parent
+    has finished; returns the names of the jobs that failed."""
+    pending = deque(pending_jobs(points, study_dir, launch))
+    done_points = sum(is_complete(study_dir / p.slug) for p in points)
+    print(f"{done_points} of {len(points)} runs complete; {len(pending)} jobs to start", flush=True)
+    log_dir, failed, running, count, stop = study_dir / "logs", [], set(), 0, False
+    with ThreadPoolExecutor(max_workers=max(1, launch.jobs)) as pool:
         while True:
-            while not stop and len(running) < max(1, jobs):  # start runs only as slots free up
-                point = next(pending, None)
-                if point is None:
-                    break
-                log_dir = study_dir / "logs"
-                running.add(
-                    pool.submit(run_point, point, study_dir / point.slug, log_dir, launcher, jobs)
-                )
+            while not stop and pending and len(running) < max(1, launch.jobs):
+                job = pending.popleft()
+                print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
+                running.add(pool.submit(run_job, job, log_dir, launch))
             if not running:
                 return failed
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                point, returncode, seconds = future.result()
-                finished += 1
+            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                job, returncode, seconds = future.result()
+                count += 1
                 status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
-                args = " ".join(point.args)
-                print(f"[{finished}/{len(todo)}] {args}: {status} in {seconds:.0f} s", flush=True)
+                total = count + len(running) + len(pending)
+                print(f"[{count}/{total}] {job.name}: {status} in {seconds:.0f} s", flush=True)
                 if returncode == 0:
+                    pending.extendleft(reversed(_next_jobs(job, launch)))
                     continue
-                failed.append(point.slug)
-                log = study_dir / "logs" / f"{point.slug}.log"
-                print(f"    log: {log}")
+                failed.append(job.name)
                 if returncode == 2:  # a user error (bad config, missing data): the rest would too
-                    lines = log.read_text().strip().splitlines()
+                    lines = (log_dir / f"{job.name}.log").read_text().strip().splitlines()
                     print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
                     stop = True
     return failed
+
+
+def _next_jobs(job: Job, launch: Launch) -> list[Job]:
+    """After a pre-training: its transfers. After a transfer: none; the parent's record gets
+    the results when no transfer of it is left."""
+    if job.transfer is None:
+        return transfer_jobs(job.point, job.run_dir, launch)
+    parent = job.run_dir.parent.parent
+    if not transfer_jobs(job.point, parent, launch):
+        join_transfers(parent)
+    return []
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -158,14 +160,17 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
 
 
-def write_results(study: dict, profile: str, records: list, out_dir: Path) -> Path:
+def write_results(
+    study: dict, profile: str, records: list, out_dir: Path, label: str | None = None
+) -> Path:
     """Results CSV (every seed), the seed summary and the CNN-minus-ViT gaps (CSV), the figure
-    (PNG) and the comparison table (Markdown) for one profile."""
+    (PNG) and the comparison table (Markdown) for one profile, named ``<study>_<label>``
+    (default: the profile)."""
     spec = study["profiles"][profile]
     results = study_table(records, spec)
     summary, gap, fit = seed_summary(results), gaps(results, spec), competence(results, spec)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{study['name']}_{profile}"
+    stem = f"{study['name']}_{label or profile}"
     write_text_atomic(out_dir / f"{stem}.csv", results.to_csv(index=False))
     write_text_atomic(out_dir / f"{stem}_summary.csv", summary.to_csv(index=False))
     if len(gap):
@@ -198,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         "--sweep", help="with --source wandb: ENTITY/PROJECT/SWEEP_ID (several: comma-separated)"
     )
     parser.add_argument("--collect-only", action="store_true", help="draw from existing runs")
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="with --profile full: every run with tiny stand-ins, 2 CPU processes each",
+    )
     parser.add_argument("--output", default=os.environ.get("VITREPRO_OUTPUT", "outputs"))
     parser.add_argument("--results", default=str(PROJECT_ROOT / "experiments"))
     args = parser.parse_args(argv)
@@ -205,19 +215,26 @@ def main(argv: list[str] | None = None) -> int:
         study = load_study(args.study, args.profile)
         profile = study["profiles"][args.profile]
         points = study_points(profile, args.seeds, args.seed)
-        study_dir = run_pool(study, args.output, args.profile)
+        label = "rehearsal" if args.rehearse else args.profile
+        study_dir = run_pool(study, args.output, args.profile, label)
+        if args.rehearse and args.profile != "full":
+            raise ConfigError(
+                "--rehearse", args.profile, "rehearse the paper's runs: --profile full"
+            )
         failed = []
         if args.source == "wandb":
             history = profile["metric"] if profile["x_axis"] == "step" else ()
             records = wandb_records(args.sweep or "", history_keys=history)
         else:
             if not args.collect_only:
-                failed = run_grid(points, study_dir, args.jobs, args.launcher)
+                launch = REHEARSAL if args.rehearse else Launch(args.launcher, args.jobs)
+                failed = run_grid(points, study_dir, launch)
             records = local_records(study_dir / p.slug for p in points)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    figure = write_results(study, args.profile, records, Path(args.results) / study["name"])
+    results = Path(args.results) / study["name"]
+    figure = write_results(study, args.profile, records, results, label)
     print(f"{len(records)} of {len(points)} runs collected; figure {figure}")
     if failed:
         print(f"{len(failed)} runs failed; rerun the same command to retry them", file=sys.stderr)

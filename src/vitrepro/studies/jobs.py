@@ -1,0 +1,153 @@
+"""A study's jobs: each grid point's pre-training, then each of its transfers as a job of its own.
+
+A point runs ``src/train.py`` with ``transfer_jobs=separate`` in ``<pool>/<point>``: it only
+pre-trains. Once it has finished, every fine-tune it asks for (its ``transfer`` group) is a job
+in ``<pool>/<point>/transfer/<name>``, started in a clean environment (no rendezvous, SLURM or
+W&B-agent variables of the parent: ``vitrepro.transfer.child_environment``), with its W&B run a
+``finetune`` job grouped under the parent's. When the last one has finished, the results join
+the parent's record. Locally a job is a process (or, rehearsing, ``tasks`` processes started as
+``srun`` starts them); with ``launcher="slurm"`` a one-run Hydra multirun through the submitit
+launcher (``conf/hydra/launcher/slurm.yaml``), which waits for the SLURM job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vitrepro import record
+from vitrepro.loggers import WANDB_ID_FILE
+from vitrepro.studies.grid import GridPoint
+from vitrepro.transfer import PROJECT_ROOT, child_command, child_environment, transfer_result
+
+TRAIN = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
+_job_ids = itertools.count(4000)  # SLURM job ids of rehearsed jobs (each its own rendezvous port)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``src/train.py`` run of a study: a point's pre-training, or one of its transfers."""
+
+    point: GridPoint
+    run_dir: Path
+    args: list[str]  # train.py arguments, without the run directory
+    transfer: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # its whole environment
+
+    @property
+    def name(self) -> str:
+        return f"{self.point.slug}__{self.transfer}" if self.transfer else self.point.slug
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the jobs run: ``launcher`` local | slurm; ``jobs`` at a time, the cores split between
+    them; ``extra`` arguments and ``env`` variables for every point (the rehearsal's; ``{slug}``
+    in a value is the point's name); ``tasks``
+    processes a job, as ``srun --ntasks`` starts them (local, rehearsing)."""
+
+    launcher: str = "local"
+    jobs: int = 1
+    extra: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    tasks: int = 1
+
+
+def is_complete(run_dir: Path) -> bool:
+    """Finished, with every transfer the run asked for in its record."""
+    summary = record.finished(run_dir)
+    if summary is None:
+        return False
+    wanted = summary.get("config", {}).get("transfer") or {}
+    return set(wanted) <= set(summary.get("transfer", {}))
+
+
+def pretrain_job(point: GridPoint, run_dir: Path, launch: Launch) -> Job:
+    args = [*point.args, *launch.extra, "transfer_jobs=separate", "resume=auto"]
+    given = {key: value.format(slug=point.slug) for key, value in launch.env}
+    return Job(point, run_dir, args, env=dict(os.environ) | given)
+
+
+def transfer_jobs(point: GridPoint, run_dir: Path, launch: Launch) -> list[Job]:
+    """The unfinished transfers of a finished pre-training run, each a job of its own."""
+    summary = record.finished(run_dir) or {}
+    wanted = summary.get("config", {}).get("transfer") or {}
+    id_file = run_dir / WANDB_ID_FILE
+    parent_run = id_file.read_text().strip() if id_file.exists() else None
+    env = child_environment(parent_run)  # none of the point's launch (launch.env) either
+    jobs = []
+    for name, overrides in wanted.items():
+        if record.finished(run_dir / "transfer" / name) is None:
+            args = child_command(list(overrides), [*point.args, *launch.extra], run_dir)[2:]
+            jobs.append(Job(point, run_dir / "transfer" / name, args, name, env))
+    return jobs
+
+
+def join_transfers(run_dir: Path) -> None:
+    """Add every finished transfer's result to the parent's record (once all have finished)."""
+    summary = record.finished(run_dir)
+    wanted = (summary or {}).get("config", {}).get("transfer") or {}
+    summary["transfer"] = {name: transfer_result(run_dir / "transfer" / name) for name in wanted}
+    record.write(run_dir, summary)
+
+
+def command(job: Job, launcher: str) -> list[str]:
+    if launcher == "slurm":
+        place = [f"hydra.sweep.dir={job.run_dir.parent}", f"hydra.sweep.subdir={job.run_dir.name}"]
+        return [*TRAIN, "-m", "hydra/launcher=slurm", *job.args, *place]
+    return [*TRAIN, *job.args, f"hydra.run.dir={job.run_dir}"]
+
+
+def environment(job: Job, launch: Launch) -> dict[str, str]:
+    """The job's environment with the cores split between the processes running at once (two
+    runs of two threads on two cores are several times slower than two of one)."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, launch.jobs * launch.tasks))
+    return {"OMP_NUM_THREADS": str(threads)} | job.env
+
+
+def srun_tasks(env: dict[str, str], tasks: int) -> list[dict[str, str]]:
+    """The variables ``srun --ntasks=N`` gives each task on one node: Lightning's SLURM
+    environment then takes ranks and the rendezvous from them, as on a cluster."""
+    job_id = str(next(_job_ids))
+    common = {
+        "SLURM_JOB_ID": job_id,
+        "SLURM_JOB_NAME": "vitrepro",
+        "SLURM_NTASKS": str(tasks),
+        "SLURM_NTASKS_PER_NODE": str(tasks),
+        "SLURM_NODEID": "0",
+        "SLURM_NODELIST": "localhost",
+    }
+    return [env | common | {"SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)} for i in range(tasks)]
+
+
+def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
+    """Run one job to its end; its output goes to ``<log_dir>/<job name>.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env, started = environment(job, launch), time.time()
+    with open(log_dir / f"{job.name}.log", "a") as log:
+        if launch.tasks > 1 and launch.launcher == "local":
+            tasks = [
+                subprocess.Popen(
+                    command(job, "local"),
+                    cwd=PROJECT_ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=task_env,
+                )
+                for task_env in srun_tasks(env, launch.tasks)
+            ]
+            returncode = max(abs(task.wait()) for task in tasks)
+        else:
+            returncode = subprocess.run(
+                command(job, launch.launcher),
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            ).returncode
+    return job, returncode, time.time() - started
