@@ -139,6 +139,7 @@ def test_inspect_model_on_a_trained_run(train, tmp_path):
     }  # fmt: skip
     numbers = json.loads((out / "inspection.json").read_text())
     assert numbers["grid"] == [4, 4] and numbers["filters"]["patch_size"] == [4, 4]
+    assert numbers["model"] == "ViT-tiny/4 pre-trained on synthetic (16 px)"  # plot titles
     per_head = numbers["attention_distance"]["per_layer_per_head"]
     assert len(per_head) == 1 and len(per_head[0]) == 2  # depth 1, 2 heads
     assert all(0 <= d <= 16 * math.sqrt(2) for d in per_head[0])
@@ -162,6 +163,7 @@ def test_inspect_model_on_a_timm_hybrid_state_dict_skips_the_filters(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     numbers = json.loads((tmp_path / "out" / "inspection.json").read_text())
     assert "hybrid" in numbers["filters"]["skipped"]
+    assert numbers["model"] == "R-tiny+ViT-tiny from hybrid.pth (32 px)"
     assert len(numbers["attention_distance"]["per_layer_per_head"]) == 1
     assert (tmp_path / "out" / "rollout.png").is_file()
     assert not (tmp_path / "out" / "filters.png").exists()

@@ -101,7 +101,7 @@ def test_a_rehearsed_point_pretrains_on_two_ranks_then_transfers_as_its_own_job(
     assert is_complete(parent) and summary["device"]["count"] == 2  # two ranks, as srun starts
     assert summary["config"]["model"]["hidden_size"] == 768  # recorded: the real run
     assert summary["config"]["stand_in"]["model"]["hidden_size"] == 24  # computed: the stand-in
-    assert summary["global_steps"] == 2  # 2 epochs of 16 stand-in images (303M / 1M)
+    assert summary["global_steps"] == 38  # 2 epochs of 303 stand-in images (303M / 1M), 16 a step
     assert summary["transfer"]["imagenet"]["final"]["val/top1"] >= 0  # joined after the job
     assert (parent / "wandb_run_id.txt").read_text().strip() == f"rehearsal-{point.slug}"
     assert (child / "wandb_run_id.txt").read_text().strip() != f"rehearsal-{point.slug}"

@@ -38,6 +38,9 @@ def test_train_writes_summary_and_offline_wandb_run(train, model):
     assert summary["config"]["data"]["image_size"] == 16
     assert summary["git_revision"]
     assert "val top-1" in result.stdout and str(run_dir) in result.stdout
+    log = (run_dir / "train.log").read_text()  # few-shot progress reaches the run's log
+    assert "few-shot synthetic_transfer: extracting features" in log
+    assert "support and" in log and "5-shot" in log
     assert (run_dir / "checkpoints" / "last.ckpt").resolve().is_file()
     assert summary["checkpoint"].endswith("last.ckpt")
 

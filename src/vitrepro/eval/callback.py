@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from pytorch_lightning.utilities import rank_zero_info
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from vitrepro.data.build import build_datamodule
 from vitrepro.eval.fewshot import fewshot_accuracies
@@ -14,13 +16,21 @@ from vitrepro.eval.fewshot import fewshot_accuracies
 
 @torch.no_grad()
 def extract_features(
-    model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen representation (``model.features``: after pre-logits) of a whole dataset."""
+    """The frozen representation (``model.features``: after pre-logits) of a whole dataset;
+    ``num_workers`` decode map-style datasets in parallel (a stream reads in one process: its
+    order picks the support set)."""
     was_training = model.training
     model.eval()
     features, labels = [], []
-    for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    workers = 0 if isinstance(dataset, IterableDataset) else num_workers
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    for images, targets in loader:
         features.append(model.features(images.to(device)).float().cpu())
         labels.append(torch.as_tensor(targets))
     model.train(was_training)
@@ -43,10 +53,17 @@ def evaluate_fewshot(
         datamodule = build_datamodule(datamodule_cfg, batch_size)
         # Enough examples per class for a different support set per seed at the largest shot.
         pool_set, test_set = datamodule.evaluation_sets(per_class=max(shots) * seeds)
-        pool = extract_features(model, pool_set, batch_size, device)
-        test = extract_features(model, test_set, batch_size, device)
+        started, workers = time.time(), getattr(datamodule, "num_workers", 0)
+        rank_zero_info(f"few-shot {name}: extracting features ({workers} workers)")
+        pool = extract_features(model, pool_set, batch_size, device, workers)
+        test = extract_features(model, test_set, batch_size, device, workers)
         accuracies = fewshot_accuracies(
             *pool, *test, datamodule.num_classes, list(shots), seeds, l2_reg
+        )
+        rank_zero_info(
+            f"few-shot {name}: {len(pool[1])} support and {len(test[1])} test images in "
+            f"{time.time() - started:.1f} s: "
+            + ", ".join(f"{k}-shot {acc:.4f}" for k, acc in accuracies.items())
         )
         metrics.update({f"fewshot/{name}/{k}shot": acc for k, acc in accuracies.items()})
     return metrics

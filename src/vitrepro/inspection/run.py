@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from timm.models.vision_transformer import VisionTransformer
 from torch.utils.data import DataLoader
 
+from vitrepro import record
 from vitrepro.data.build import build_datamodule
 from vitrepro.errors import ConfigError
 from vitrepro.files import write_json_atomic
@@ -52,6 +53,17 @@ def output_dir(checkpoint: str, output: str | None, output_root: str) -> Path:
     if path.parent.name == "checkpoints" and (path.parent.parent / "summary.json").is_file():
         return path.parent.parent / "inspection"
     return Path(output_root) / "inspect" / path.stem
+
+
+def display_name(checkpoint: str, model_cfg: dict[str, Any]) -> str:
+    """The model a checkpoint holds, for plot titles: ``ViT-B/16 pre-trained on jft_like``
+    for one of our runs (its record), else the configured model's name and the file's."""
+    path = resolve_checkpoint(checkpoint, key="checkpoint")
+    summary = record.read(path.parent.parent) if path.parent.name == "checkpoints" else None
+    if summary and summary.get("model"):
+        tuned = "fine-tuned" if summary["config"]["model"].get("pretrained") else "pre-trained"
+        return f"{summary['model']} {tuned} on {summary['data']}"
+    return f"{model_cfg.get('name') or model_cfg.get('arch', 'model')} from {path.name}"
 
 
 def example_images(data_cfg: dict[str, Any], image_size: int, count: int) -> torch.Tensor:
@@ -171,7 +183,7 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     )
     backbone = _vision_transformer(model, config["checkpoint"]).eval()
     grid = tuple(backbone.patch_embed.grid_size)
-    name = f"{Path(config['checkpoint']).name} ({image_size} px)"
+    name = f"{display_name(config['checkpoint'], config['model'])} ({image_size} px)"
     state = _Inspected(
         backbone, out, name, image_size, grid, image_size / grid[1], config["num_components"]
     )
@@ -182,6 +194,7 @@ def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         )
     results: dict[str, Any] = {
         "checkpoint": str(config["checkpoint"]),
+        "model": name,  # the plots' titles
         "image_size": image_size,
         "grid": list(grid),
     }
