@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import ROOT
 from vitrepro.files import write_json_atomic
 from vitrepro.tracking import wandb_mode
 
@@ -55,3 +56,21 @@ def test_atomic_files_get_the_permissions_open_would_give(tmp_path):
     # mkstemp creates 0600; a run summary on a shared cluster must stay readable by the team
     mode = (tmp_path / "summary.json").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777
+
+
+def test_a_wandb_run_carries_its_job_type_group_and_tags(no_wandb_env, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from vitrepro.loggers import build_loggers
+
+    monkeypatch.setenv("WANDB_RUN_GROUP", "parent123")  # what a transfer child is given
+    logger_cfg = OmegaConf.load(ROOT / "conf" / "logger" / "wandb.yaml")
+    logger_cfg.save_dir, logger_cfg.tags = str(no_wandb_env), ["mine"]
+    choices = {"model": "vit_b16", "pretraining": "jft_like", "transfer": "none"}
+    (logger,) = build_loggers(logger_cfg, no_wandb_env, None, "finetune", choices)
+    run = logger.experiment
+    try:
+        assert run.job_type == "finetune" and run.group == "parent123"
+        assert list(run.tags) == ["mine", "finetune", "model=vit_b16", "pretraining=jft_like"]
+    finally:
+        run.finish()

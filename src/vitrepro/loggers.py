@@ -19,17 +19,22 @@ def build_loggers(
     run_dir: Path,
     resume_step: int | None,
     job_type: str = "pretrain",
+    choices: dict[str, str] | None = None,
 ) -> list:
     """The configured logger. A run resumed from a checkpoint of ``resume_step`` continues its
     metrics history: the same W&B run (same id), or the same CSV file without the rows logged
-    after that step. A W&B run carries its ``job_type`` (pretrain / finetune); a transfer
-    child is grouped under its parent (``WANDB_RUN_GROUP``, set by ``transfer``)."""
+    after that step. A W&B run carries its ``job_type`` (pretrain / finetune) and tags naming
+    it (``run_tags``); a transfer child is grouped under its parent (``WANDB_RUN_GROUP``, set
+    by ``transfer``)."""
     if not logger_cfg or "_target_" not in logger_cfg:
         return []
     id_file = run_dir / WANDB_ID_FILE
     is_wandb = logger_cfg["_target_"].endswith("make_wandb_logger")
     resuming = resume_step is not None
-    extra = {"job_type": job_type} if is_wandb else {}
+    extra: dict = {}
+    if is_wandb:
+        tags = [*(logger_cfg.get("tags") or []), *run_tags(job_type, choices or {})]
+        extra = {"job_type": job_type, "tags": list(dict.fromkeys(tags))}
     history = None
     if logger_cfg["_target_"].endswith("CSVLogger") and resuming and rank_zero_only.rank == 0:
         save_dir, name = Path(logger_cfg["save_dir"]), logger_cfg.get("name") or "lightning_logs"
@@ -45,6 +50,14 @@ def build_loggers(
     if history and isinstance(logger, CSVLogger):
         _continue_csv(logger, *history[1:])
     return [logger]
+
+
+def run_tags(job_type: str, choices: dict[str, str]) -> list[str]:
+    """``pretrain``/``finetune`` and the config groups a user picks a run by: W&B filters runs
+    on tags (``model=vit_b16``, ``pretraining=jft_like``, ``experiment=...``)."""
+    groups = ("model", "pretraining", "data", "transfer", "experiment")
+    chosen = [g for g in groups if choices.get(g) not in (None, "none")]
+    return [job_type] + [f"{group}={choices[group]}" for group in chosen]
 
 
 def csv_history(save_dir: Path, name: str, step: int) -> tuple[int, list[str], list[dict]] | None:

@@ -105,7 +105,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     job_type = "finetune" if config["model"].get("pretrained") else "pretrain"
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
-    loggers = build_loggers(cfg.logger, run_dir, resume_step, job_type=job_type)
+    loggers = build_loggers(cfg.logger, run_dir, resume_step, job_type, config["choices"])
     callbacks = run_callbacks(cfg, config, run_dir, started, bool(loggers))
     callbacks.append(Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)))
     trainer: pl.Trainer = instantiate(
