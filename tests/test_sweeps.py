@@ -60,3 +60,29 @@ def test_sweep_is_valid_and_every_run_composes(path):
 def test_sweep_names_its_project(path):
     """`wandb sweep FILE` then creates the sweep where the runs log (logger.project)."""
     assert yaml.safe_load(path.read_text()).get("project") == "vitrepro"
+
+
+STUDY_EXPERIMENTS = SWEEP_DIR.parent / "conf" / "experiment" / "study"
+NAMES_A_SWEEP = {"logger.group", "recipe.epochs"}  # a fixed value telling sibling sweeps apart
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=SWEEP_IDS)
+def test_a_sweep_holds_its_axes_and_its_study_experiment_the_rest(path):
+    parameters = yaml.safe_load(path.read_text())["parameters"]
+    fixed = {key for key, spec in parameters.items() if "values" not in spec}
+    assert fixed <= {"experiment"} | NAMES_A_SWEEP, (
+        f"fixed settings belong in the experiment: {fixed}"
+    )
+    if path.stem == "synthetic_sanity":  # nothing fixed: the defaults
+        return
+    name = parameters["experiment"]["value"]
+    overlay = STUDY_EXPERIMENTS.parent / f"{name}.yaml"
+    assert name.startswith("study/") and overlay.is_file()
+    header = overlay.read_text()
+    assert header.startswith("# @package _global_") and "make reproduce" in header
+
+
+def test_every_study_experiment_is_used_by_a_sweep():
+    used = {yaml.safe_load(p.read_text())["parameters"].get("experiment", {}).get("value")
+            for p in SWEEPS}  # fmt: skip
+    assert {f"study/{p.stem}" for p in STUDY_EXPERIMENTS.glob("*.yaml")} == used - {None}
