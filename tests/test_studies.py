@@ -3,6 +3,7 @@ not results), and a 2-point micro-study run end to end, then rerun without rerun
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -39,10 +40,29 @@ STUDY_PROFILES = [
 GROUPS = {"model", "pretraining", "transfer", "data", "recipe"}
 
 
+@functools.cache
+def experiment_choices(name: str) -> tuple[tuple[str, str], ...]:
+    """The config groups a study experiment overlay chooses (``model`` of Table 8, ...)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", [f"experiment={name}", "paths.run_dir=x"], return_hydra_config=True)
+    choices = cfg.hydra.runtime.choices
+    return tuple((k, str(v)) for k, v in choices.items() if k in GROUPS and v is not None)
+
+
+def point_params(point: GridPoint) -> dict:
+    """What a point's run is given: its experiment's groups, then its own arguments."""
+    params = dict(point.params)
+    if "experiment" not in params:
+        return params
+    return dict(experiment_choices(params["experiment"])) | params
+
+
 def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value: float) -> None:
     """A finished run's summary.json as src/train.py writes it, for the fields studies read."""
     config: dict = {"choices": {}, "transfer": {}}
-    for key, val in point.params:
+    for key, val in point_params(point).items():
         if key in GROUPS:
             config["choices"][key] = val
         else:
@@ -77,7 +97,7 @@ def test_every_grid_value_has_a_paper_label(study_name, profile):
     study = load_study(study_name, profile)
     spec = study["profiles"][profile]
     for point in study_points(spec):
-        params = dict(point.params)
+        params = point_params(point)
         for axis in series_axes(spec):
             assert str(params[axis]) in map(str, spec["labels"][axis]), (axis, params[axis])
         if spec["x_axis"] in params and spec["x_axis"] in spec["labels"]:
@@ -300,3 +320,28 @@ def test_figure5_full_grid_is_table6_and_every_row_gets_its_paper_value(tmp_path
         zip(paper["model"], paper["epochs"].astype(str), strict=True)
     )
     assert all(r[-1].rstrip(" |") for r in rows)  # a paper value in every row
+
+
+def test_figure5_full_has_its_imagenet_panel_beside_average5(tmp_path):
+    from vitrepro.studies.figures import render
+    from vitrepro.studies.seeds import seed_summary
+
+    study = load_study("fig5", "full")
+    spec = study["profiles"]["full"]
+    records = []
+    for i, point in enumerate(study_points(spec)[:4]):
+        fabricate_summary(tmp_path / point.slug, point, spec["metric"], 0.5)
+        summary = record.read(tmp_path / point.slug)
+        summary["transfer"]["imagenet"]["final"]["val/top1"] = 0.8 + i / 100  # ImageNet alone
+        summary["transfer"]["imagenet"]["best"]["val/top1"] = 0.8 + i / 100
+        record.write(tmp_path / point.slug, summary)
+        records.append((summary["config"], record.flat_metrics(summary)))
+    results = seed_summary(study_table(records, spec))
+    assert results["panel_value"].round(3).tolist() == [80.0, 81.0, 82.0, 83.0]
+    assert results["value"].round(3).tolist() == [56.0, 56.2, 56.4, 56.6]  # the Average-5
+    figure, _ = render(study, "full", results, tmp_path / "fig5.png")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert len(figure.axes) == 4 and titles[2:] == ["paper: ImageNet", "ours: ImageNet"]
+    paper_imagenet = figure.axes[2].collections  # the paper's points: Table 6's ImageNet column
+    best = max(c.get_offsets()[:, 1].max() for c in paper_imagenet)
+    assert best == pytest.approx(88.08)  # ViT-H/14 at 14 epochs

@@ -48,10 +48,11 @@ def _points(metrics: dict[str, Any], x_axis: str) -> list[dict[str, Any]]:
 def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -> pd.DataFrame:
     """One row per run record ``(config, flat metrics)`` (per evaluation, with ``x_axis:
     step``): axis values, paper labels, the profile's metric (in %, the mean when it names
-    several) and the compute. The x axis is a config axis or a metric (``forward_flops``)."""
+    several), its second panel's (``panel_value``) and the compute. The x axis is a config
+    axis or a metric (``forward_flops``)."""
     rows = []
     labels = profile.get("labels") or {}
-    axes, x_axis = series_axes(profile), profile["x_axis"]
+    axes, x_axis, panel = series_axes(profile), profile["x_axis"], profile.get("panel")
     for config, metrics in records:
         series_values = [config_value(config, axis) for axis in axes]
         series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
@@ -73,10 +74,11 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                     "images_seen": metrics.get("images_seen"),
                     "wall_time_s": metrics.get("wall_time_s"),
                 }
+                | ({"panel_value": _mean(point, list(panel["metric"]))} if panel else {})
             )
     columns = list(dict.fromkeys([*axes, x_axis]))
     columns += ["series", "legend", "x", "seed", "value", "pretrain_top1"]
-    columns += ["train_exaflops", "images_seen", "wall_time_s"]
+    columns += ["train_exaflops", "images_seen", "wall_time_s"] + (["panel_value"] if panel else [])
     return pd.DataFrame(rows, columns=columns)
 
 

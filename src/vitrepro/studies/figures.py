@@ -21,72 +21,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from vitrepro.files import save_figure_atomic
+from vitrepro.studies.references import (
+    Reference,
+    fig3_reference,
+    fig4_reference,
+    fig5_reference,
+    table8_reference,
+    unpublished_reference,
+)
 from vitrepro.studies.seeds import competence_text
-
-PAPER = Path(__file__).resolve().parents[1] / "paper"
-AVERAGE5 = ["imagenet", "cifar10", "cifar100", "pets", "flowers102"]
-
-
-@dataclass
-class Reference:
-    """The paper's values in long form (series, x, value) plus what a figure draws extra."""
-
-    points: pd.DataFrame
-    band: pd.DataFrame | None = None  # Figure 3's BiT range per pre-training dataset
-    x_numeric: pd.Series | None = None  # Figure 5's exaFLOPs per point
-
-
-def fig3_reference() -> Reference:
-    """Table 5: ImageNet top-1 after fine-tuning, per model and pre-training dataset; the BiT
-    band read off Figure 3."""
-    table = pd.read_csv(PAPER / "table5_fig3_by_pretrain_dataset.csv")
-    points = table.rename(columns={"model": "series", "pretrain": "x", "imagenet": "value"})
-    band = pd.read_csv(PAPER / "fig3_bit_band_readoff.csv").rename(columns={"pretrain": "x"})
-    return Reference(points[["series", "x", "value"]], band=band)
-
-
-def fig4_reference() -> Reference:
-    """Figure 4's ImageNet linear 5-shot values (read off the figure) per model and subset."""
-    table = pd.read_csv(PAPER / "fig4_fewshot_subsets_readoff.csv")
-    points = table.melt(id_vars="model", var_name="x", value_name="value")
-    points["x"] = points["x"].str.removeprefix("jft_")
-    return Reference(points.rename(columns={"model": "series"}))
-
-
-def fig5_reference() -> Reference:
-    """Table 6: Average-5 transfer (mean of ImageNet, CIFAR-10/100, Pets, Flowers) per model
-    and epochs, with the pre-training exaFLOPs."""
-    table = pd.read_csv(PAPER / "table6_fig5_scaling.csv")
-    points = pd.DataFrame(
-        {
-            "series": table["model"],
-            "x": table["epochs"].astype(str),
-            "value": table[AVERAGE5].mean(axis=1),
-            "family": table["family"],
-        }
-    )
-    return Reference(points, x_numeric=table["exaflops"].astype(float))
-
-
-def table8_reference() -> Reference:
-    """Table 8: ImageNet linear 5-shot of ViT-B/16 per kind of position embedding, added once
-    after the stem (``default_stem``) or at every layer's input (learned or shared)."""
-    table = pd.read_csv(PAPER / "table8_posemb_ablation.csv")
-    placements = {
-        "default_stem": "ViT-B/16",
-        "every_layer": "ViT-B/16, every layer",
-        "every_layer_shared": "ViT-B/16, every layer (shared)",
-    }
-    points = table.melt(id_vars="pos_emb", value_vars=list(placements), var_name="placement")
-    points = points.dropna().assign(
-        series=lambda t: t["placement"].map(placements), value=lambda t: 100 * t["value"]
-    )
-    return Reference(points.rename(columns={"pos_emb": "x"})[["series", "x", "value"]])
-
-
-def unpublished_reference() -> Reference:
-    """Figures the paper publishes only as plots, with no table and no read-off values here."""
-    return Reference(pd.DataFrame(columns=["series", "x", "value"]))
 
 
 def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
@@ -259,10 +202,17 @@ def render(
     the figure and the measured-vs-paper table."""
     figure_kind = FIGURES[study["figure"]]
     reference = figure_kind.reference()
-    profile = study["profiles"][profile_name]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    profile, panel = study["profiles"][profile_name], study["profiles"][profile_name].get("panel")
+    figure, grid = plt.subplots(2 if panel else 1, 2, figsize=(11, 9.2 if panel else 4.6))
+    axes = grid[0] if panel else grid
     figure_kind.draw(reference, results, axes, full=profile_name == "full")
     axes[0].set_title("paper (published values)", fontsize=10)
+    if panel:  # the figure's second panel: its own metric, the paper's matching columns
+        second = results.assign(value=results["panel_value"], sd=results["panel_sd"])
+        panel_reference = figure_kind.reference(panel["paper"])
+        figure_kind.draw(panel_reference, second, grid[1], full=profile_name == "full")
+        grid[1][0].set_title(f"paper: {panel['title']}", fontsize=10)
+        grid[1][1].set_title(f"ours: {panel['title']}", fontsize=10)
     seeds = int(results["seeds"].max()) if "seeds" in results and len(results) else 1
     spread = f"; mean ± sd of {seeds} seeds" if seeds > 1 else "; one seed"
     axes[1].set_title(f"ours: profile={profile_name} ({profile['scale']}{spread})", fontsize=8,
@@ -273,7 +223,7 @@ def render(
         axes[1].text(0.01, 0.99, _gap_text(gap), transform=axes[1].transAxes, fontsize=7,
                      va="top", family="monospace", zorder=5,
                      bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
-    for ax in axes:
+    for ax in grid.flat:
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
         ax.grid(alpha=0.3)

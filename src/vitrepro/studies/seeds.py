@@ -18,7 +18,9 @@ from scipy import stats
 # ViT that learns the large one; below these a figure is labelled compute-limited.
 COMPETENCE = {"cnn_smallest": 60.0, "vit_largest": 85.0}
 # Per-run columns that differ between the seeds of one grid point.
-SEED_VARYING = ("seed", "value", "train_exaflops", "images_seen", "wall_time_s", "pretrain_top1")
+SEED_VARYING = (
+    "seed", "value", "panel_value", "train_exaflops", "images_seen", "wall_time_s", "pretrain_top1"
+)  # fmt: skip
 
 
 def _interval(values: pd.Series) -> float:
@@ -45,6 +47,9 @@ def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
         seeds="count", value="mean", sd=lambda v: v.std(ddof=1), ci95=_interval
     )
     compute = grouped[["train_exaflops", "images_seen", "wall_time_s", "pretrain_top1"]].mean()
+    if "panel_value" in results:  # a figure's second panel (Figure 5's ImageNet)
+        panel = grouped["panel_value"].agg(panel_value="mean", panel_sd=lambda v: v.std(ddof=1))
+        compute = compute.join(panel)
     return summary.join(compute).reset_index()
 
 
