@@ -5,15 +5,13 @@ Prints one JSON object of ``fewshot/<dataset>/<k>shot`` accuracies (Section 4.1)
 
 import json
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from vitrepro.cli import check_overrides, exit_on_user_error
-from vitrepro.schema import EvaluateConfig
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+from vitrepro.files import CONF_DIR
+from vitrepro.script_schemas import EvaluateConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
@@ -30,5 +28,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(CONFIG_DIR, "evaluate", sys.argv[1:])
+    check_overrides(CONF_DIR, "evaluate", sys.argv[1:])
     main()

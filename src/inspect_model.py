@@ -7,15 +7,13 @@ Figure 6 (attention rollout) as PNGs, with the numbers in ``inspection.json``; c
 
 import json
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from vitrepro.cli import check_overrides, exit_on_user_error
-from vitrepro.schema import InspectConfig
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+from vitrepro.files import CONF_DIR
+from vitrepro.script_schemas import InspectConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="inspect")
@@ -37,5 +35,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(CONFIG_DIR, "inspect", sys.argv[1:])
+    check_overrides(CONF_DIR, "inspect", sys.argv[1:])
     main()

@@ -6,15 +6,13 @@ multiply-add) and, with ``images=N epochs=E``, train_exaflops (3 x forward FLOPs
 
 import json
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from vitrepro.cli import check_overrides, exit_on_user_error
-from vitrepro.schema import ModelCardConfig
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+from vitrepro.files import CONF_DIR
+from vitrepro.script_schemas import ModelCardConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="model_card")
@@ -33,5 +31,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(CONFIG_DIR, "model_card", sys.argv[1:])
+    check_overrides(CONF_DIR, "model_card", sys.argv[1:])
     main()

@@ -4,14 +4,12 @@ Hydra composes conf/train.yaml with the overrides; ``--help`` lists the config g
 """
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from vitrepro.cli import check_overrides, drop_wandb_resume_args, exit_on_user_error
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+from vitrepro.files import CONF_DIR
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -26,5 +24,5 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     sys.argv = drop_wandb_resume_args(sys.argv)
-    check_overrides(CONFIG_DIR, "train", sys.argv[1:])
+    check_overrides(CONF_DIR, "train", sys.argv[1:])
     main()

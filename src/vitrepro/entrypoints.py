@@ -10,7 +10,7 @@ import runpy
 import sys
 from collections.abc import Callable
 
-from vitrepro.transfer import PROJECT_ROOT
+from vitrepro.files import PROJECT_ROOT
 
 
 def _script(name: str) -> Callable[[], None]:

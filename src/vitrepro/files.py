@@ -9,6 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# The checkout: the package is installed editable, its scripts and config tree beside it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
 _UMASK = os.umask(0)  # read once at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
 

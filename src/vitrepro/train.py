@@ -30,6 +30,7 @@ from vitrepro.checkpointing import (
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
+from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier
@@ -41,7 +42,6 @@ from vitrepro.tracking import git_revision, hydra_choices
 from vitrepro.transfer import check_transfers, parent_overrides, run_transfers
 from vitrepro.validate import validate_config
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)  # Hydra sends it to the console and the run's train.log
 
 
@@ -76,18 +76,24 @@ def check_before_compute(config: dict[str, Any], inherited: list[str]) -> str | 
     return resume_from(config.get("resume"), run_dir)
 
 
+def _computed_and_recorded(cfg: DictConfig) -> tuple[DictConfig, dict, dict]:
+    """The config the run computes (as given and resolved) and the one it records: the same,
+    or with ``rehearsal=true`` tiny stand-ins computed and the real run recorded, with the
+    stand-in beside it (``vitrepro.rehearsal``)."""
+    recorded = OmegaConf.to_container(cfg, resolve=True)
+    if not recorded.get("rehearsal"):
+        return cfg, recorded, recorded
+    config = stand_in(recorded)
+    recorded["stand_in"] = {key: config[key] for key in ("model", "data", "recipe")}
+    return OmegaConf.create(config), config, recorded
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the run summary."""
-    recorded = OmegaConf.to_container(cfg, resolve=True)  # what the record and tracker keep
-    config = recorded
-    if recorded.get("rehearsal"):  # computed with tiny stand-ins, recorded as the real run
-        config = stand_in(recorded)
-        cfg = OmegaConf.create(config)
+    cfg, config, recorded = _computed_and_recorded(cfg)
     inherited = parent_overrides()
     ckpt_path = check_before_compute(config, inherited)
     recorded["choices"] = config["choices"] = hydra_choices()
-    if config is not recorded:
-        recorded["stand_in"] = {key: config[key] for key in ("model", "data", "recipe")}
     started = time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
     pl.seed_everything(config["seed"], workers=True)

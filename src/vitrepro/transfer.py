@@ -20,11 +20,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from vitrepro.errors import ConfigError
+from vitrepro.files import PROJECT_ROOT
 from vitrepro.record import finished
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Parent overrides the fine-tuning keeps: the same architecture, hardware and tracking.
 INHERITED = ("model", "trainer", "logger", "paths", "seed", "compile", "rehearsal")
 

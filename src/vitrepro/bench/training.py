@@ -20,7 +20,6 @@ import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -30,12 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from vitrepro.bench.matmul import synchronize
 from vitrepro.compute import forward_flops
+from vitrepro.files import CONF_DIR
 from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.module import ImageClassifier, build_optimizer
 from vitrepro.performance import DEFAULTS, prepare_images, prepare_model
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 
 

@@ -174,14 +174,22 @@ class MotifCompositions(RenderedImages):
         spec = self.spec
         if indices.size and (indices.min() < 0 or indices.max() >= self.size):
             raise IndexError(f"index out of range for a dataset of {self.size} images")
-        batch, side = len(indices), spec.image_size
-        k, d = spec.glyphs_per_class, spec.num_distractors
-        slots = k + d
+        slots = spec.glyphs_per_class + spec.num_distractors
         u = torch.from_numpy(hashed_uniforms(spec.seed, self._stream, indices, 16 + 9 + 8 * slots))
         u = u.float()
         labels = torch.from_numpy(self.labels(indices)).long()
+        canvas, glyph_rgb = self._background(u, slots)
+        alpha = self._glyph_alpha(u, labels, slots)
+        for j in range(slots):
+            a = alpha[:, j]
+            canvas = canvas * (1 - a) + glyph_rgb[:, j, :, None, None] * a
+        canvas = canvas + spec.noise_std * math.sqrt(12) * (self._noise(indices) - 0.5)
+        return (canvas.clamp(0, 1) * 2 - 1).contiguous(), labels
 
-        # Polarity: glyphs are bright on dark or dark on bright, so they always stand out.
+    def _background(self, u: torch.Tensor, slots: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A linear colour gradient in a random direction, and the glyphs' colours: bright on
+        dark or dark on bright, so they always stand out."""
+        batch, side = len(u), self.spec.image_size
         bright = (u[:, 0] < 0.5)[:, None]
         glyph_rgb = 0.55 + 0.45 * u[:, 16 + 9 : 16 + 9 + 3 * slots].reshape(batch, slots, 3)
         glyph_rgb = torch.where(bright[:, :, None], glyph_rgb, 1.0 - glyph_rgb)
@@ -189,8 +197,6 @@ class MotifCompositions(RenderedImages):
         bg_from = torch.where(bright, bg_from, 1.0 - bg_from)
         bg_to = torch.where(bright, bg_to, 1.0 - bg_to)
         angle = 2 * math.pi * u[:, 7]
-
-        # Background: a linear colour gradient in a random direction.
         coords = torch.linspace(-1.0, 1.0, side)
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
         ramp = (
@@ -198,8 +204,13 @@ class MotifCompositions(RenderedImages):
         )
         ramp = (ramp.clamp(-1, 1) + 1) / 2
         canvas = bg_from[:, :, None, None] + (bg_to - bg_from)[:, :, None, None] * ramp[:, None]
+        return canvas, glyph_rgb
 
-        # Glyphs: class glyphs then distractors, each in its own cell of a 3x3 placement grid.
+    def _glyph_alpha(self, u: torch.Tensor, labels: torch.Tensor, slots: int) -> torch.Tensor:
+        """``(B, slots, 1, H, W)`` coverage of the class glyphs then the distractors, each in its
+        own cell of a 3x3 placement grid, scaled and rotated."""
+        spec, batch, side = self.spec, len(u), self.spec.image_size
+        k, d = spec.glyphs_per_class, spec.num_distractors
         ids = self.compositions[labels]
         distractor_ids = (
             (u[:, 8 : 8 + d] * spec.num_distractor_glyphs)
@@ -235,16 +246,15 @@ class MotifCompositions(RenderedImages):
         ).view(batch * slots, 2, 3)
         grid = F.affine_grid(affine, [batch * slots, 1, side, side], align_corners=False)
         alpha = F.grid_sample(glyphs, grid, align_corners=False).view(batch, slots, 1, side, side)
-        alpha = alpha.clamp(0, 1)
-        for j in range(slots):
-            a = alpha[:, j]
-            canvas = canvas * (1 - a) + glyph_rgb[:, j, :, None, None] * a
+        return alpha.clamp(0, 1)
 
-        # Pixel noise from the same hash stream, at most 64x64 then upsampled (keeps it cheap).
+    def _noise(self, indices: np.ndarray) -> torch.Tensor:
+        """Pixel noise in [0, 1) from the same hash stream, at most 64x64 then upsampled (keeps
+        it cheap)."""
+        spec, batch, side = self.spec, len(indices), self.spec.image_size
         noise_side = min(side, 64)
         noise = hashed_uniforms(spec.seed, self._stream + 64, indices, 3 * noise_side * noise_side)
         noise = torch.from_numpy(noise).float().view(batch, 3, noise_side, noise_side)
         if noise_side != side:
             noise = F.interpolate(noise, size=(side, side), mode="nearest")
-        canvas = canvas + spec.noise_std * math.sqrt(12) * (noise - 0.5)
-        return (canvas.clamp(0, 1) * 2 - 1).contiguous(), labels
+        return noise

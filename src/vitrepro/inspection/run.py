@@ -175,7 +175,8 @@ STEPS: dict[str, Callable[[_Inspected], dict[str, Any]]] = {
 
 def inspect_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     """Run the selected analyses (``analyses``) and write their PNGs and ``inspection.json``
-    (names and counts are checked by the entry script's schema, ``schema.InspectConfig``)."""
+    (names and counts are checked by the entry script's schema,
+    ``script_schemas.InspectConfig``)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     out = output_dir(config["checkpoint"], config.get("output"), config["paths"]["output_dir"])
     model, image_size = model_from_checkpoint(

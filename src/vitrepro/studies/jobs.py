@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitrepro import record
+from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE
 from vitrepro.studies.grid import GridPoint
-from vitrepro.transfer import PROJECT_ROOT, child_command, child_environment, transfer_result
+from vitrepro.transfer import child_command, child_environment, transfer_result
 
 TRAIN = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
 _job_ids = itertools.count(4000)  # SLURM job ids of rehearsed jobs (each its own rendezvous port)

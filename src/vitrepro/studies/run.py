@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from vitrepro.errors import ConfigError
-from vitrepro.files import write_text_atomic
+from vitrepro.files import PROJECT_ROOT, write_text_atomic
 from vitrepro.record import finished
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
@@ -37,7 +37,6 @@ from vitrepro.studies.jobs import (
     transfer_jobs,
 )
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
-from vitrepro.transfer import PROJECT_ROOT
 
 STUDIES = PROJECT_ROOT / "experiments"  # one folder a study: study.yaml, README, results
 

@@ -1,0 +1,80 @@
+"""Study figures and their measured-vs-paper tables at the paper's scale, from fabricated run
+summaries (test data, not results): Table 8, Figure 9's curves, Figure 5's Table 6 rows and its
+ImageNet panel."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from test_studies import fabricate_summary
+from vitrepro import record
+from vitrepro.studies.collect import local_records, study_table
+from vitrepro.studies.grid import GridPoint
+from vitrepro.studies.run import PROJECT_ROOT, load_study, study_points, write_results
+
+
+def test_table8_puts_the_papers_5shot_next_to_ours(tmp_path):
+    study = load_study("table8", "tiny")
+    point = GridPoint((("model", "vit_tiny_p4"), ("model.position_embedding", "learned_2d")))
+    fabricate_summary(tmp_path / "run", point, ["fewshot/synthetic_transfer/5shot"], 0.3)
+    write_results(study, "tiny", local_records([tmp_path / "run"]), tmp_path / "out")
+    rows = (tmp_path / "out" / "table8_tiny_vs_paper.md").read_text().splitlines()
+    assert rows[2] == "| ViT-B/16 | 2d | 30.0 |  | 1 | 64.0 |"  # Table 8: 0.64001, stem
+
+
+def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
+    profile = load_study("fig9", "tiny")["profiles"]["tiny"]
+    config = {"model": {"classifier": "gap"}, "recipe": {"optimizer": {"lr": 0.0003}}}
+    metric = "fewshot/synthetic_transfer/5shot"
+    history = [{"step": 100, metric: 0.2}, {"step": 400, metric: 0.5}]
+    table = study_table([(config, {"fewshot_history": history})], profile)
+    assert table[["series", "step", "value"]].values.tolist() == [
+        ["GAP, lower lr", 100, 20.0],
+        ["GAP, lower lr", 400, 50.0],
+    ]
+    assert table["legend"][0] == "gap, 0.0003 (GAP, lower lr)"
+
+
+def test_figure5_full_grid_is_table6_and_every_row_gets_its_paper_value(tmp_path):
+    """Table 6 pairs models with 7 or 14 epochs: the two sweeps give exactly its 18 rows, and
+    each (model, epochs) of ours is matched with the paper's Average-5 value."""
+    study = load_study("fig5", "full")
+    spec = study["profiles"]["full"]
+    points = study_points(spec)
+    for i, point in enumerate(points):
+        fabricate_summary(tmp_path / "runs" / point.slug, point, spec["metric"], 0.5 + i / 100)
+    write_results(study, "full", local_records(sorted((tmp_path / "runs").iterdir())), tmp_path)
+    table = (tmp_path / "fig5_full_vs_paper.md").read_text().split("\n\n")[0]
+    rows = [row.split(" | ") for row in table.strip().splitlines()[2:]]
+    paper = pd.read_csv(PROJECT_ROOT / "src" / "vitrepro" / "paper" / "table6_fig5_scaling.csv")
+    assert len(rows) == len(paper) == 18
+    assert {(r[0].lstrip("| "), r[1]) for r in rows} == set(
+        zip(paper["model"], paper["epochs"].astype(str), strict=True)
+    )
+    assert all(r[-1].rstrip(" |") for r in rows)  # a paper value in every row
+
+
+def test_figure5_full_has_its_imagenet_panel_beside_average5(tmp_path):
+    from vitrepro.studies.figures import render
+    from vitrepro.studies.seeds import seed_summary
+
+    study = load_study("fig5", "full")
+    spec = study["profiles"]["full"]
+    records = []
+    for i, point in enumerate(study_points(spec)[:4]):
+        fabricate_summary(tmp_path / point.slug, point, spec["metric"], 0.5)
+        summary = record.read(tmp_path / point.slug)
+        summary["transfer"]["imagenet"]["final"]["val/top1"] = 0.8 + i / 100  # ImageNet alone
+        summary["transfer"]["imagenet"]["best"]["val/top1"] = 0.8 + i / 100
+        record.write(tmp_path / point.slug, summary)
+        records.append((summary["config"], record.flat_metrics(summary)))
+    results = seed_summary(study_table(records, spec))
+    assert results["panel_value"].round(3).tolist() == [80.0, 81.0, 82.0, 83.0]
+    assert results["value"].round(3).tolist() == [56.0, 56.2, 56.4, 56.6]  # the Average-5
+    figure, _ = render(study, "full", results, tmp_path / "fig5.png")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert len(figure.axes) == 4 and titles[2:] == ["paper: ImageNet", "ours: ImageNet"]
+    paper_imagenet = figure.axes[2].collections  # the paper's points: Table 6's ImageNet column
+    best = max(c.get_offsets()[:, 1].max() for c in paper_imagenet)
+    assert best == pytest.approx(88.08)  # ViT-H/14 at 14 epochs
