@@ -16,7 +16,7 @@ from vitrepro.performance import prepare_images
 from vitrepro.schedule import warmup_then_decay, weight_decay_groups
 
 
-class ImageClassifier(pl.LightningModule):
+class LitClassifier(pl.LightningModule):
     """Trains any ``Classifier`` with the recipe's loss, optimiser and schedule.
 
     ``loss``: ``softmax_xent`` (with optional label smoothing) or ``sigmoid_xent`` (per-class
@@ -135,7 +135,7 @@ def build_optimizer(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """The recipe's optimiser over the weight-decay groups, and its per-step LR schedule.
 
-    One construction for ``ImageClassifier`` and for the bare PyTorch loop that ``make bench``
+    One construction for ``LitClassifier`` and for the bare PyTorch loop that ``make bench``
     compares it with (``vitrepro.bench.training``).
     """
     opt_cfg = recipe["optimizer"]

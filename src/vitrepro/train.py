@@ -33,7 +33,7 @@ from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
-from vitrepro.module import ImageClassifier
+from vitrepro.module import LitClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
 from vitrepro.rehearsal import stand_in
 from vitrepro.requeue import lightning_plugins
@@ -154,12 +154,12 @@ def _lightning_module(
     datamodule: pl.LightningDataModule,
     steps: int,
     channels_last: bool,
-) -> ImageClassifier:
+) -> LitClassifier:
     # What src/evaluate.py needs to rebuild this model: a fine-tuned one has no pre-logits.
     model_config = dict(config["model"])
     if model_config.get("pretrained") and model_config.get("pretrained_head") == "drop":
         model_config["representation_size"] = None
-    return ImageClassifier(
+    return LitClassifier(
         model,
         config["recipe"],
         datamodule.num_classes,
@@ -173,7 +173,7 @@ def _lightning_module(
 
 def _fit_and_summarise(
     trainer: pl.Trainer,
-    module: ImageClassifier,
+    module: LitClassifier,
     datamodule: pl.LightningDataModule,
     loggers: list,
     config: dict[str, Any],
@@ -212,7 +212,7 @@ def _fit_and_summarise(
 
 def _summary(
     trainer: pl.Trainer,
-    module: ImageClassifier,
+    module: LitClassifier,
     config: dict[str, Any],
     final: dict[str, Any],
     global_batch: int,
@@ -280,7 +280,7 @@ def _update_tracker_summaries(loggers: list, summary: dict[str, Any]) -> None:
             logger.experiment.summary.update(record.tracker_summary(summary))
 
 
-def _best_top1(module: ImageClassifier, trainer: pl.Trainer) -> float:
+def _best_top1(module: LitClassifier, trainer: pl.Trainer) -> float:
     """Best val top-1 of this process, or of the whole run when it was resumed (checkpointed)."""
     scores = [float(module.val_top1_best.compute())]
     scores += [

@@ -3,7 +3,7 @@
 One process measures, each against a baseline measured in the same run (several interleaved
 repetitions, median), and writes one JSON record:
 
-- ``training``: the project's Lightning path (``ImageClassifier`` + ``pl.Trainer``) against a
+- ``training``: the project's Lightning path (``LitClassifier`` + ``pl.Trainer``) against a
   bare PyTorch loop on the same model, batch, optimiser, precision and clipping; model FLOPs
   utilisation (3 x forward FLOPs x images/s, the paper's Table 6 accounting, over ``matmul``'s
   measured dense matmul rate at the same dtype);

@@ -1,6 +1,6 @@
 """Training-step speed and model FLOPs utilisation.
 
-The project's path, ``ImageClassifier`` in a real ``pl.Trainer`` (no logger, checkpointing or
+The project's path, ``LitClassifier`` in a real ``pl.Trainer`` (no logger, checkpointing or
 progress bar), against a bare PyTorch loop with the same model class and initial weights, the
 same batch (made once, on the device), the same optimiser construction
 (``vitrepro.module.build_optimizer``: the recipe's AdamW over the weight-decay groups, the
@@ -32,7 +32,7 @@ from vitrepro.compute import forward_flops
 from vitrepro.files import CONF_DIR
 from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
-from vitrepro.module import ImageClassifier, build_optimizer
+from vitrepro.module import LitClassifier, build_optimizer
 from vitrepro.performance import DEFAULTS, prepare_images, prepare_model
 
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
@@ -171,10 +171,10 @@ def lightning_seconds(
     device: torch.device,
     performance: dict[str, Any] | None = None,
 ) -> tuple[float, torch.nn.Module]:
-    """The project's path: ``ImageClassifier`` (its loss, logging, optimiser and schedule) with
+    """The project's path: ``LitClassifier`` (its loss, logging, optimiser and schedule) with
     the non-finite-loss guard of ``vitrepro.train`` in a ``pl.Trainer``; seconds as the bare
     loop's, and the trained model."""
-    module = ImageClassifier(
+    module = LitClassifier(
         _fresh_model(case, model_cfg, performance),
         recipe,
         case.num_classes,
