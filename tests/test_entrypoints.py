@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import clean_env
+from conftest import ROOT, clean_env
 
 BIN = Path(sys.executable).parent
 
@@ -40,3 +40,15 @@ def test_the_other_commands_are_the_entry_scripts(tmp_path):
     assert 86e6 < json.loads(card.stdout)["params"] < 87e6  # ViT-B/16: 86M (Table 1)
     study = _run(tmp_path, "vitrepro-study", "fig3", "--profile", "tiny", "--rehearse")
     assert study.returncode == 2 and "--profile full" in study.stderr
+
+
+def test_hydra_tab_completion_installs(tmp_path):
+    script = subprocess.run(
+        [sys.executable, "src/train.py", "-sc", "install=bash"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=120,
+    )
+    assert script.returncode == 0 and "hydra_bash_completion" in script.stdout

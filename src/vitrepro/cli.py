@@ -20,15 +20,13 @@ def drop_wandb_resume_args(argv: list[str]) -> list[str]:
     return [arg for arg in argv if not arg.startswith("_wandb=")]
 
 
-# Command-line flags that make Hydra print or launch rather than compose one run.
-_NOT_ONE_RUN = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i")
 
 
 def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None:
     """Compose the command line's overrides once before Hydra runs, so that a misspelt key or
     an unknown group option (``recipe.lrr=0.1``, ``model=vit_b99``) is one line and exit code 2
     instead of Hydra's multi-line report; multiruns and printing flags are left to Hydra."""
-    if any(arg in _NOT_ONE_RUN or arg.startswith("--") for arg in argv):
+    if any(arg.startswith("-") for arg in argv):  # Hydra's flags (-m, --cfg, -sc, ...): its own
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
