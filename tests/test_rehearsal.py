@@ -113,6 +113,7 @@ def test_a_rehearsed_point_pretrains_on_two_ranks_then_transfers_as_its_own_job(
     assert len(table) == 1 and table["value"].between(0, 100).all()
     paper = (tmp_path / "results" / "fig3" / "fig3_rehearsal_vs_paper.md").read_text()
     assert "ViT-B/32" in paper
+    assert (tmp_path / "results" / "fig3" / "fig3_rehearsal.png").stat().st_size > 10_000
 
     logs = sorted((runs / "logs").iterdir())
     assert main(args) == 0  # complete: nothing reruns

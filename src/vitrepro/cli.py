@@ -20,8 +20,6 @@ def drop_wandb_resume_args(argv: list[str]) -> list[str]:
     return [arg for arg in argv if not arg.startswith("_wandb=")]
 
 
-
-
 def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None:
     """Compose the command line's overrides once before Hydra runs, so that a misspelt key or
     an unknown group option (``recipe.lrr=0.1``, ``model=vit_b99``) is one line and exit code 2

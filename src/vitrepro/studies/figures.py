@@ -196,10 +196,11 @@ def render(
     path: Path,
     gap: pd.DataFrame | None = None,
     fit: dict | None = None,
+    note: str | None = None,
 ) -> tuple[plt.Figure, pd.DataFrame]:
     """Draw the study's figure to ``path`` (PNG) from the seed summary (mean, sd per point);
-    ``gap`` (CNN minus ViT with its interval) and ``fit`` (competence) annotate it. Returns
-    the figure and the measured-vs-paper table."""
+    ``gap`` (CNN minus ViT with its interval), ``fit`` (competence) and ``note`` (a line under
+    the title) annotate it. Returns the figure and the measured-vs-paper table."""
     figure_kind = FIGURES[study["figure"]]
     reference = figure_kind.reference()
     profile, panel = study["profiles"][profile_name], study["profiles"][profile_name].get("panel")
@@ -229,7 +230,7 @@ def render(
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
-    title = f"{study['title']} (profile={profile_name})"
+    title = f"{study['title']} (profile={profile_name})" + (f"\n{note}" if note else "")
     if fit and fit.get("compute_limited"):
         title += "\ncompute-limited: " + competence_text(fit)
     figure.suptitle(title, fontsize=10)

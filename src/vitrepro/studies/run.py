@@ -84,6 +84,9 @@ REHEARSAL = Launch(
 )
 
 
+REHEARSAL_NOTE = "rehearsal: the paper's runs with tiny stand-ins on CPU; the accuracies are noise"
+
+
 def run_pool(study: dict[str, Any], output: str, profile: str, label: str | None = None) -> Path:
     """Where a study's runs live: ``runs`` names a pool that studies share (a run with the
     same arguments is then run once for all of them), else the study's own folder; in it, a
@@ -174,7 +177,8 @@ def write_results(
     write_text_atomic(out_dir / f"{stem}_summary.csv", summary.to_csv(index=False))
     if len(gap):
         write_text_atomic(out_dir / f"{stem}_gap.csv", gap.to_csv(index=False))
-    _, table = render(study, profile, summary, out_dir / f"{stem}.png", gap, fit)
+    note = REHEARSAL_NOTE if label == "rehearsal" else None
+    _, table = render(study, profile, summary, out_dir / f"{stem}.png", gap, fit, note)
     text = markdown_table(table)
     if len(gap):
         text += "\nCNN minus ViT (95% interval over seeds):\n\n" + markdown_table(gap)
