@@ -69,6 +69,7 @@ def is_complete(run_dir: Path) -> bool:
 
 
 def pretrain_job(point: GridPoint, run_dir: Path, launch: Launch) -> Job:
+    """A point's pre-training: its arguments and the launch's, without its transfers."""
     args = [*point.args, *launch.extra, "transfer_jobs=separate", "resume=auto"]
     given = {key: value.format(slug=point.slug) for key, value in launch.env}
     return Job(point, run_dir, args, env=dict(os.environ) | given)
@@ -98,6 +99,8 @@ def join_transfers(run_dir: Path) -> None:
 
 
 def command(job: Job, launcher: str) -> list[str]:
+    """``src/train.py`` for the job, in its pinned run directory (on SLURM: a one-run multirun
+    whose sweep directory is that run directory's parent)."""
     if launcher == "slurm":
         place = [f"hydra.sweep.dir={job.run_dir.parent}", f"hydra.sweep.subdir={job.run_dir.name}"]
         return [*TRAIN, "-m", "hydra/launcher=slurm", *job.args, *place]
