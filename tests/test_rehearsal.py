@@ -118,3 +118,19 @@ def test_a_rehearsed_point_pretrains_on_two_ranks_then_transfers_as_its_own_job(
     logs = sorted((runs / "logs").iterdir())
     assert main(args) == 0  # complete: nothing reruns
     assert sorted((runs / "logs").iterdir()) == logs
+
+
+def test_a_failed_task_stops_the_tasks_that_would_wait_for_it():
+    import subprocess
+    import sys
+    import time
+
+    from vitrepro.studies.jobs import _wait_for_tasks
+
+    started = time.time()
+    tasks = [
+        subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"]),
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
+    ]
+    assert _wait_for_tasks(tasks) == 3  # the failed task's code, not the stopped sibling's
+    assert time.time() - started < 30 and tasks[1].returncode == -15  # stopped, not waited for

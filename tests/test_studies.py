@@ -21,13 +21,12 @@ from vitrepro.studies.collect import (
     wandb_records,
 )
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
-from vitrepro.studies.jobs import Launch, command, is_complete, pretrain_job
+from vitrepro.studies.jobs import Launch, command, is_complete, pretrain_job, run_grid
 from vitrepro.studies.run import (
     PROJECT_ROOT,
     STUDIES,
     load_study,
     main,
-    run_grid,
     study_points,
     write_results,
 )

@@ -45,6 +45,12 @@ GENERATOR = {  # the embedded motif set's defaults (conf/data/synthetic.yaml)
 }
 
 
+def computed(config: dict[str, Any]) -> dict[str, Any]:
+    """What a run with this resolved config computes: its stand-in when ``rehearsal=true``,
+    else the config itself."""
+    return stand_in(config) if config.get("rehearsal") else config
+
+
 def stand_in(config: dict[str, Any]) -> dict[str, Any]:
     """The config a rehearsal computes: ``config`` with its model, data and schedule shrunk
     by the rules of this module (``config`` itself is left as it is)."""

@@ -35,7 +35,7 @@ from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import LitClassifier
 from vitrepro.performance import DEFAULTS, prepare_model
-from vitrepro.rehearsal import stand_in
+from vitrepro.rehearsal import computed
 from vitrepro.requeue import lightning_plugins
 from vitrepro.throughput import Throughput
 from vitrepro.tracking import git_revision, hydra_choices
@@ -81,9 +81,9 @@ def _computed_and_recorded(cfg: DictConfig) -> tuple[DictConfig, dict, dict]:
     or with ``rehearsal=true`` tiny stand-ins computed and the real run recorded, with the
     stand-in beside it (``vitrepro.rehearsal``)."""
     recorded = OmegaConf.to_container(cfg, resolve=True)
-    if not recorded.get("rehearsal"):
+    config = computed(recorded)
+    if config is recorded:
         return cfg, recorded, recorded
-    config = stand_in(recorded)
     recorded["stand_in"] = {key: config[key] for key in ("model", "data", "recipe")}
     return OmegaConf.create(config), config, recorded
 

@@ -101,7 +101,7 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from vitrepro.rehearsal import stand_in
+    from vitrepro.rehearsal import computed
     from vitrepro.validate import validate_config
 
     if not transfers or not GlobalHydra.instance().is_initialized():
@@ -109,8 +109,7 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     for name, overrides in transfers.items():
         try:
             cfg = compose("train", overrides=[*_kept(inherited), *overrides, "transfer=none"])
-            config = OmegaConf.to_container(cfg, resolve=True)
-            validate_config(stand_in(config) if config.get("rehearsal") else config)
+            validate_config(computed(OmegaConf.to_container(cfg, resolve=True)))
         except ConfigError as error:
             raise ConfigError(f"transfer.{name}: {error.key}", error.value, error.fix) from error
 

@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +131,22 @@ def srun_tasks(env: dict[str, str], tasks: int) -> list[dict[str, str]]:
     return [env | common | {"SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)} for i in range(tasks)]
 
 
+def _wait_for_tasks(tasks: list[subprocess.Popen]) -> int:
+    """The exit code of the first of a job's tasks to fail (0 when none does); a task that
+    fails stops the others, which would wait for it at the next collective until the
+    rendezvous times out. Its own code is kept (2: a user error stops the study)."""
+    first_failure = 0
+    while any(task.poll() is None for task in tasks):
+        failed = [task.returncode for task in tasks if task.returncode not in (None, 0)]
+        if failed and not first_failure:
+            first_failure = abs(failed[0])
+            for task in tasks:
+                if task.poll() is None:
+                    task.terminate()
+        time.sleep(0.2)
+    return first_failure or max(abs(task.returncode) for task in tasks)
+
+
 def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
     """Run one job to its end; its output goes to ``<log_dir>/<job name>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +163,7 @@ def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
                 )
                 for task_env in srun_tasks(env, launch.tasks)
             ]
-            returncode = max(abs(task.wait()) for task in tasks)
+            returncode = _wait_for_tasks(tasks)
         else:
             returncode = subprocess.run(
                 command(job, launch.launcher),
@@ -155,3 +173,64 @@ def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
                 env=env,
             ).returncode
     return job, returncode, time.time() - started
+
+
+def pending_jobs(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[Job]:
+    """The jobs the unfinished points still need: a pre-training, or the transfers of a
+    finished one (whose results join its record once the last has finished)."""
+    todo: list[Job] = []
+    for point in points:
+        run_dir = study_dir / point.slug
+        if is_complete(run_dir):
+            continue
+        if record.finished(run_dir) is None:
+            todo.append(pretrain_job(point, run_dir, launch))
+        elif follow := transfer_jobs(point, run_dir, launch):
+            todo += follow
+        else:
+            join_transfers(run_dir)
+    return todo
+
+
+def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[str]:
+    """Run every pending job, ``launch.jobs`` at a time, each transfer as soon as its parent
+    has finished; returns the names of the jobs that failed."""
+    pending = deque(pending_jobs(points, study_dir, launch))
+    done_points = sum(is_complete(study_dir / p.slug) for p in points)
+    print(f"{done_points} of {len(points)} runs complete; {len(pending)} jobs to start", flush=True)
+    log_dir, failed, running, count, stop = study_dir / "logs", [], set(), 0, False
+    with ThreadPoolExecutor(max_workers=max(1, launch.jobs)) as pool:
+        while True:
+            while not stop and pending and len(running) < max(1, launch.jobs):
+                job = pending.popleft()
+                print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
+                running.add(pool.submit(run_job, job, log_dir, launch))
+            if not running:
+                return failed
+            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                job, returncode, seconds = future.result()
+                count += 1
+                status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
+                total = count + len(running) + len(pending)
+                print(f"[{count}/{total}] {job.name}: {status} in {seconds:.0f} s", flush=True)
+                if returncode == 0:
+                    pending.extendleft(reversed(_next_jobs(job, launch)))
+                    continue
+                failed.append(job.name)
+                if returncode == 2:  # a user error (bad config, missing data): the rest would too
+                    lines = (log_dir / f"{job.name}.log").read_text().strip().splitlines()
+                    print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
+                    stop = True
+    return failed
+
+
+def _next_jobs(job: Job, launch: Launch) -> list[Job]:
+    """After a pre-training: its transfers. After a transfer: none; the parent's record gets
+    the results when no transfer of it is left."""
+    if job.transfer is None:
+        return transfer_jobs(job.point, job.run_dir, launch)
+    parent = job.run_dir.parent.parent
+    if not transfer_jobs(job.point, parent, launch):
+        join_transfers(parent)
+    return []

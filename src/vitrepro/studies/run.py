@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,10 @@ import yaml
 
 from vitrepro.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT, write_text_atomic
-from vitrepro.record import finished
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
-from vitrepro.studies.jobs import (
-    Job,
-    Launch,
-    is_complete,
-    join_transfers,
-    pretrain_job,
-    run_job,
-    transfer_jobs,
-)
+from vitrepro.studies.jobs import Launch, run_grid
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
 
 STUDIES = PROJECT_ROOT / "experiments"  # one folder a study: study.yaml, README, results
@@ -93,67 +82,6 @@ def run_pool(study: dict[str, Any], output: str, profile: str, label: str | None
     folder named ``label`` (default: the profile)."""
     pool = study["profiles"][profile].get("runs", study["name"])
     return (Path(output) / "studies" / pool / (label or profile)).resolve()
-
-
-def pending_jobs(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[Job]:
-    """The jobs the unfinished points still need: a pre-training, or the transfers of a
-    finished one (whose results join its record once the last has finished)."""
-    todo: list[Job] = []
-    for point in points:
-        run_dir = study_dir / point.slug
-        if is_complete(run_dir):
-            continue
-        if finished(run_dir) is None:
-            todo.append(pretrain_job(point, run_dir, launch))
-        elif follow := transfer_jobs(point, run_dir, launch):
-            todo += follow
-        else:
-            join_transfers(run_dir)
-    return todo
-
-
-def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[str]:
-    """Run every pending job, ``launch.jobs`` at a time, each transfer as soon as its parent
-    has finished; returns the names of the jobs that failed."""
-    pending = deque(pending_jobs(points, study_dir, launch))
-    done_points = sum(is_complete(study_dir / p.slug) for p in points)
-    print(f"{done_points} of {len(points)} runs complete; {len(pending)} jobs to start", flush=True)
-    log_dir, failed, running, count, stop = study_dir / "logs", [], set(), 0, False
-    with ThreadPoolExecutor(max_workers=max(1, launch.jobs)) as pool:
-        while True:
-            while not stop and pending and len(running) < max(1, launch.jobs):
-                job = pending.popleft()
-                print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
-                running.add(pool.submit(run_job, job, log_dir, launch))
-            if not running:
-                return failed
-            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished_now:
-                job, returncode, seconds = future.result()
-                count += 1
-                status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
-                total = count + len(running) + len(pending)
-                print(f"[{count}/{total}] {job.name}: {status} in {seconds:.0f} s", flush=True)
-                if returncode == 0:
-                    pending.extendleft(reversed(_next_jobs(job, launch)))
-                    continue
-                failed.append(job.name)
-                if returncode == 2:  # a user error (bad config, missing data): the rest would too
-                    lines = (log_dir / f"{job.name}.log").read_text().strip().splitlines()
-                    print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
-                    stop = True
-    return failed
-
-
-def _next_jobs(job: Job, launch: Launch) -> list[Job]:
-    """After a pre-training: its transfers. After a transfer: none; the parent's record gets
-    the results when no transfer of it is left."""
-    if job.transfer is None:
-        return transfer_jobs(job.point, job.run_dir, launch)
-    parent = job.run_dir.parent.parent
-    if not transfer_jobs(job.point, parent, launch):
-        join_transfers(parent)
-    return []
 
 
 def markdown_table(table: pd.DataFrame) -> str:
