@@ -18,8 +18,8 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $
 
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
-.PHONY: help install train test test-fast lint format clean bench inspect \
-        reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning
+.PHONY: help install train test test-fast lint format clean bench bench-tables inspect \
+        reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning reproduce-relational
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -36,7 +36,7 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 train: install ## the main job: the default small ViT on the embedded synthetic data (ARGS=overrides)
 	$(BIN)/python src/train.py $(ARGS)
 
-reproduce: install ## any study: STUDY=fig3|fig4|fig5|tuning|table8|fig9|fig8 (options below)
+reproduce: install ## any study: STUDY=fig3|fig4|fig5|relational|tuning|table8|fig9|fig8 (options below)
 	$(if $(STUDY),,$(error give STUDY=<name>: one of experiments/*/study.yaml))
 	$(BIN)/python -m vitrepro.studies.run $(STUDY) $(STUDY_ARGS)
 
@@ -51,6 +51,9 @@ reproduce-fig5: reproduce ## Figure 5, transfer vs pre-training compute (same op
 
 reproduce-tuning: STUDY = tuning
 reproduce-tuning: reproduce ## the tiny studies' tuning grid (both families, same grid), chosen on validation
+
+reproduce-relational: STUDY = relational
+reproduce-relational: reproduce ## Figure 3's relational variant (label = glyph pair and arrangement), reported apart
 
 reproduce-table8: STUDY = table8
 reproduce-table8: reproduce ## Table 8, position embeddings ablation (same options)
@@ -81,6 +84,9 @@ test-fast: install ## the tests not marked slow
 
 bench: install ## training, MFU, data, few-shot speed vs baselines; table + JSON (BENCH_ARGS=--profile tiny|cpu|gpu)
 	$(BIN)/python -m vitrepro.bench $(BENCH_ARGS)
+
+bench-tables: install ## the README's bench tables, regenerated from the records in experiments/bench/
+	$(BIN)/python -m vitrepro.bench.report README.md
 
 lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check src tests
