@@ -77,8 +77,17 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
 
     assert finite_positive(record["memory"]["peak_rss_mib"]["process"])
     ratios = [row["ratio"] for row in record["table"] if row["ratio"] is not None]
-    # training x2 per case, data x3, few-shot, one per measured switch
-    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured)
+    layouts = record["threads"]["layouts"]  # runs x threads at once, against one run
+    cores = record["threads"]["cores"]
+    assert {(v["processes"], v["threads_each"]) for v in layouts.values()} == {
+        (1, cores), (cores, 1), (cores, cores)}  # fmt: skip
+    for layout in layouts.values():
+        assert (
+            finite_positive(layout["images_per_s"])
+            and len(layout["images_per_s_each"]) == (layout["processes"])
+        )
+    # training x2 per case, data x3, few-shot, one per measured switch, two thread layouts
+    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured) + 2
     assert all(finite_positive(r) for r in ratios)
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 
@@ -163,3 +172,26 @@ def test_speed_switches_do_not_change_what_is_learned(model, switches):
     moved = [k for k in default if k.startswith("backbone.") and
              not torch.allclose(default[k], initial[k])]  # fmt: skip
     assert moved  # the encoder trained, so the agreement is not trivial
+
+
+def test_the_readmes_bench_tables_are_those_its_records_generate():
+    from vitrepro.bench.report import README_BLOCK, with_tables
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = README_BLOCK.findall(readme)
+    assert blocks, "the README shows at least one kept bench record"
+    for _, record, _, _ in blocks:
+        assert (ROOT / record).is_file(), record
+    assert with_tables(readme, ROOT) == readme, "run make bench-tables"
+
+
+def test_the_cpu_profile_without_bf16_keeps_its_fp32_cases():
+    from vitrepro.bench.profiles import PROFILES
+
+    cpu = PROFILES["cpu"]
+    fp32 = cpu.fp32_only()
+    assert fp32.precisions == ("32-true",)
+    assert [c.precision for c in fp32.training] == ["32-true", "32-true"]
+    assert fp32.headline in {c.name for c in fp32.training}
+    assert "bf16_autocast" not in {s.name for s in fp32.switches}
+    assert len(fp32.switches) == len(cpu.switches) - 1

@@ -40,6 +40,7 @@ BAD_INPUTS = {
     "too-many-synthetic-classes": ([*TINY, "data.num_classes=1000"], "data.num_classes=1000"),
     "unknown-format": ([*TINY, "data.format=lmdb"], "data.format=lmdb"),
     "bad-prefetch": ([*TINY, "performance.prefetch_factor=0"], "performance.prefetch_factor=0"),
+    "bad-threads": ([*TINY, "performance.threads=0"], "performance.threads=0"),
     "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),
     "zero-devices": ([*TINY, "trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0"),
     "seed-not-an-integer": ([*TINY, "seed=1.5"], "seed=1.5"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitrepro.eval.fewshot import fewshot_accuracies, support_indices
+from vitrepro.eval.fewshot import fewshot_accuracies, support_indices, symmetric_gram
 
 
 def reference_accuracy(pool_x, pool_y, test_x, test_y, num_classes, shot, seed, l2_reg):
@@ -138,3 +138,9 @@ def test_float32_products_give_the_float64_solves_accuracies_at_scale():
             ]
         )
         assert ours[shot] == expected  # the same predictions, not merely close
+
+
+@pytest.mark.parametrize("dim", [5, 128, 300])
+def test_the_half_product_gram_is_the_full_one(dim):
+    x = torch.randn(64, dim, generator=torch.Generator().manual_seed(dim))
+    torch.testing.assert_close(symmetric_gram(x, block=128), x.T @ x, rtol=1e-5, atol=1e-4)

@@ -106,11 +106,12 @@ def test_fewshot_history_records_every_evaluation_and_survives_a_checkpoint(trai
 
 
 def test_summary_records_the_training_throughput(train):
-    result = train(*TINY_DATA, *TINY_VIT, "logger=csv", "evaluation=none")
+    result = train(*TINY_DATA, *TINY_VIT, "logger=csv", "evaluation=none", "performance.threads=1")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = result.summary()
     rate = summary["throughput"]
     assert rate["images_per_s"] > 0 and rate["fit_seconds"] > 0
+    assert rate["cpu_threads"] == 1  # the fit ran on the threads performance.threads gave
     expected = rate["images_per_s"] * 3 * summary["forward_flops"] / 1e12  # Table 6 accounting
     assert rate["tflops_per_s"] == pytest.approx(expected)
     assert "mfu" not in rate  # no peak FLOP/s known for a CPU

@@ -7,10 +7,13 @@ bench`` measures each against the run with it flipped.
   explicit softmax(QK^T)V (which materialises the N x N weights). Relative-position attention
   is always fused.
 - DataLoader ``pin_memory`` (``auto``: on GPUs), ``persistent_workers`` and ``prefetch_factor``.
+- ``threads``: torch's intra-op CPU threads of one training process (``cpu_threads``). DataLoader
+  workers run one thread each (PyTorch sets it in every worker).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -22,7 +25,35 @@ DEFAULTS: dict[str, Any] = {
     "pin_memory": "auto",
     "persistent_workers": True,
     "prefetch_factor": None,
+    "threads": "auto",
 }
+
+
+# torch's own default at import: the physical cores, or OMP_NUM_THREADS when it is set.
+_TORCH_THREADS = torch.get_num_threads()
+
+
+def threads_per_process(processes: int, cores: int | None = None) -> int:
+    """This host's cores (default: torch's count) split evenly between the processes that
+    compute at once: two processes of two threads on two cores ran several times slower
+    than two of one."""
+    return max(1, (cores or _TORCH_THREADS) // max(1, processes))
+
+
+def cpu_threads(setting: int | str, trainer: dict[str, Any]) -> int:
+    """The intra-op threads a training process takes: ``setting`` when it is a number; for
+    ``auto``, what a launcher gave the process (``OMP_NUM_THREADS``, as the study runner sets it
+    for each job it runs at once), else the cores (SLURM's ``--cpus-per-task`` or torch's
+    count) split between the data-parallel processes a CPU run starts (``trainer.devices``)."""
+    if setting != "auto":
+        return int(setting)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    devices = trainer.get("devices")
+    cpu = trainer.get("accelerator") == "cpu" or not torch.cuda.is_available()
+    on_cpu = cpu and isinstance(devices, int)
+    return threads_per_process(devices if on_cpu else 1, int(slurm) if slurm.isdigit() else None)
 
 
 def prepare_model(model: nn.Module, channels_last: bool, fused_attention: bool) -> nn.Module:

@@ -187,6 +187,7 @@ class Performance(_Group):
     pin_memory: StrictBool | Literal["auto"] = "auto"
     persistent_workers: StrictBool = True
     prefetch_factor: Positive | None = None
+    threads: Positive | Literal["auto"] = "auto"
 
 
 class Paths(_Group):

@@ -65,4 +65,5 @@ class Throughput(pl.Callback):
         self.summary = {
             **self._rates(trainer.global_step - self._first, seconds),
             "fit_seconds": seconds,
+            "cpu_threads": torch.get_num_threads(),  # intra-op threads (performance.threads)
         }

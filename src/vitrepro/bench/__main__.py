@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.bench.profiles import PROFILES, SCHEMA, SECTIONS, Profile
+from vitrepro.bench.profiles import BF16_USABLE, PROFILES, SCHEMA, SECTIONS, Profile
 from vitrepro.bench.report import format_table, ratios, table_rows
 from vitrepro.bench.training import DTYPES
 
@@ -38,12 +38,28 @@ def peak_rss_mib() -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
+def cpu_model() -> str:
+    """The CPU's name as the kernel reports it (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     import pytorch_lightning as pl
     import timm
 
+    from vitrepro.files import PROJECT_ROOT
+    from vitrepro.tracking import git_revision
+
     env = {
         "device": device.type,
+        "cpu_model": cpu_model(),
+        "revision": git_revision(PROJECT_ROOT),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "lightning": pl.__version__,
@@ -119,12 +135,38 @@ def _optimisations(
     record["optimisations"] += measure_loader(**profile.loader, repeats=repeats)
 
 
+def _threads(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.threads import measure_threads
+
+    if profile.threads_case is not None and device.type == "cpu":
+        record["threads"] = measure_threads(profile.threads_case)
+
+
+def _without_unusable_bf16(record: dict, profile: Profile, device: torch.device) -> Profile:
+    """The profile, less its bf16 cases where this CPU's bf16 products are far below fp32's
+    (the probe and the reason are recorded, and the table says so)."""
+    if not profile.bf16_probe or device.type != "cpu":
+        return profile
+    from vitrepro.bench.matmul import bf16_probe
+
+    probe = bf16_probe()
+    if probe["bf16_vs_fp32"] >= BF16_USABLE:
+        return profile
+    record["skipped"] = {
+        "bf16": f"bf16 matmul at {probe['bf16_vs_fp32']:.3f}x fp32's rate (no bf16 matrix "
+        "path on this CPU): its cases would take hours",
+        "probe": probe,
+    }
+    return profile.fp32_only()
+
+
 MEASURE = {
     "matmul": _matmul,
     "training": _training,
     "data": _data,
     "fewshot": _fewshot,
     "optimisations": _optimisations,
+    "threads": _threads,
 }
 
 
@@ -149,6 +191,7 @@ def run(
         write_json_atomic(out, record)
 
     torch.set_float32_matmul_precision("high")  # as vitrepro.train.run does
+    profile = _without_unusable_bf16(record, profile, device)
     wanted = set(sections) | ({"matmul"} if "training" in sections else set())  # MFU's peak
     for name in SECTIONS:
         if name not in wanted:

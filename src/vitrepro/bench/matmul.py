@@ -51,3 +51,12 @@ def matmul_tflops(
         "tflops": round(statistics.median(rates), 4),
         "tflops_runs": [round(r, 4) for r in rates],
     }
+
+
+def bf16_probe(n: int = 256, min_seconds: float = 0.05) -> dict[str, Any]:
+    """bf16 against fp32 products on this CPU: far below fp32 where torch has no bf16 matrix
+    path for it (CPUs without AMX or a bf16 GEMM kernel), where a bf16 case takes hours."""
+    cpu = torch.device("cpu")
+    fp32 = matmul_tflops(cpu, torch.float32, n, 1, min_seconds)["tflops"]
+    bf16 = matmul_tflops(cpu, torch.bfloat16, n, 1, min_seconds)["tflops"]
+    return {"n": n, "fp32_tflops": fp32, "bf16_tflops": bf16, "bf16_vs_fp32": bf16 / fp32}

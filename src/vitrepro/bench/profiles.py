@@ -3,7 +3,7 @@ switches) and the goals the report checks its ratios against."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -14,6 +14,7 @@ SCHEMA = "vitrepro.bench/1"
 TIME_RATIO_GOAL = 1.03  # Lightning may take at most 3% longer per step than the bare loop
 FEWSHOT_GOAL_S = 1.0  # 1000-way 25-shot x3 seeds, 768-d, 10,000 test images, 2 CPU cores
 DATA_GOAL = 1.5  # our decode path vs torchvision ImageFolder + PIL, per worker
+BF16_USABLE = 0.25  # bf16 products at least this fraction of fp32's rate, else bf16 is skipped
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class Profile:
     loader: dict[str, int] = field(default_factory=dict)  # DataLoader switches' workload
     repeats: int = 3
     matmul_seconds: float = 0.2  # each timed batch of products at least this long
+    bf16_probe: bool = False  # skip the bf16 cases where a probe finds bf16 far below fp32
+    threads_case: TrainingCase | None = None  # the case run in several processes at once
+
+    def fp32_only(self) -> Profile:
+        """The profile without its bf16 cases (the headline becomes its fp32 twin)."""
+        return replace(
+            self,
+            precisions=tuple(p for p in self.precisions if p != "bf16-mixed"),
+            training=tuple(c for c in self.training if c.precision != "bf16-mixed"),
+            headline=self.headline.replace("_bf16", "_fp32"),
+            switches=tuple(s for s in self.switches if s.name != "bf16_autocast"),
+        )
 
 
 def _tiny(
@@ -127,6 +140,7 @@ PROFILES = {
             _tiny_vit(8, "32-true", 1, 3), _tiny_bit(8, "32-true", 1, 3), compiled=False
         ),
         loader={"images": 48, "width": 64, "height": 48, "image_size": 32},
+        threads_case=_tiny_vit(8, "32-true", 1, 3),
         repeats=2,
         matmul_seconds=0.05,
     ),
@@ -148,6 +162,8 @@ PROFILES = {
             _tiny_vit(64, "32-true", 2, 6), _tiny_bit(64, "32-true", 2, 6), compiled=True
         ),
         loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
+        bf16_probe=True,
+        threads_case=_tiny_vit(64, "32-true", 1, 15),
     ),
     "gpu": Profile(
         name="gpu",
@@ -167,4 +183,4 @@ PROFILES = {
         loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
     ),
 }
-SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations")
+SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations", "threads")

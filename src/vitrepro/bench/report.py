@@ -3,6 +3,10 @@ run, the ratio and the goal it is checked against; printed, and kept in the JSON
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from vitrepro.bench.profiles import DATA_GOAL, TIME_RATIO_GOAL
@@ -151,6 +155,27 @@ def _switch_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _threads_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    threads = record.get("threads")
+    if not threads:
+        return []
+    layouts = threads["layouts"]
+    base = layouts["one_run_all_cores"]
+    rows = []
+    for name, layout in layouts.items():
+        figure = (
+            f"threads: {layout['processes']} run(s) x {layout['threads_each']} thread(s) at once, "
+            f"{threads['case']} (combined)"
+        )
+        ours = f"{layout['images_per_s']:.1f} img/s"
+        if name == "one_run_all_cores":
+            rows.append(_info(figure, ours))
+        else:
+            baseline = f"{base['images_per_s']:.1f} img/s (1 run)"
+            rows.append(_row(figure, ours, baseline, layout["vs_one_run"], None, None))
+    return rows
+
+
 def _memory_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     memory = record["memory"]
     rows = [_info("peak RSS", f"{max(memory['peak_rss_mib'].values(), default=0):.0f} MiB")]
@@ -161,9 +186,22 @@ def _memory_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _skipped_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    skipped = record.get("skipped", {})
+    return [_info(f"skipped {what}: {why}", "") for what, why in skipped.items() if what != "probe"]
+
+
 def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The printed table as data: one row per figure, with its baseline, ratio and goal."""
-    sections = (_matmul_rows, _training_rows, _data_rows, _fewshot_rows, _switch_rows)
+    sections = (
+        _skipped_rows,
+        _matmul_rows,
+        _training_rows,
+        _data_rows,
+        _fewshot_rows,
+        _switch_rows,
+        _threads_rows,
+    )
     return [row for section in (*sections, _memory_rows) for row in section(record)]
 
 
@@ -188,5 +226,49 @@ def format_table(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(record: dict[str, Any]) -> str:
+    """The record's table as Markdown, headed by where and how it was measured (the README's
+    bench tables: ``with_tables``)."""
+    env = record["environment"]
+    cpu = env.get("cpu_model", "unknown CPU")
+    where = env.get("gpu") or f"{env.get('cpu_count')} cores of an {cpu}"
+    lines = [
+        f"Profile `{record['profile']}` on {where}, {env['torch_threads']} threads, torch "
+        f"{env['torch']}, revision {env.get('revision', 'unknown')}, {record['started'][:10]}; "
+        f"median of {record['repeats']} repeats, load average at start "
+        f"{env['load_average'][0]}.",
+        "",
+        "| figure | ours | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in record["table"]:
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        met = "" if row["met"] is None else ("yes" if row["met"] else "**no**")
+        cells = (row["figure"], row["ours"], row["baseline"], ratio, row["goal"] or "", met)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def ratios(record: dict[str, Any]) -> list[tuple[str, float]]:
     return [(row["figure"], row["ratio"]) for row in record["table"] if row["ratio"] is not None]
+
+
+# A README block a kept record generates: the marker names the record, the table follows.
+README_BLOCK = re.compile(r"(<!-- bench: (\S+) -->\n)(.*?)(<!-- /bench -->)", re.S)
+
+
+def with_tables(readme: str, root: Path) -> str:
+    """``readme`` with every bench block regenerated from the record it names."""
+
+    def table(match: re.Match) -> str:
+        record = json.loads((root / match[2]).read_text())
+        return match[1] + markdown(record) + match[4]
+
+    return README_BLOCK.sub(table, readme)
+
+
+if __name__ == "__main__":  # python -m vitrepro.bench.report README.md: regenerate its tables
+    for name in sys.argv[1:]:
+        path = Path(name).resolve()
+        path.write_text(with_tables(path.read_text(), path.parent))
+        print(f"bench tables of {path} regenerated")

@@ -25,6 +25,7 @@ from pathlib import Path
 from vitrepro import record
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE
+from vitrepro.performance import threads_per_process
 from vitrepro.studies.grid import GridPoint
 from vitrepro.transfer import child_command, child_environment, transfer_result
 
@@ -112,7 +113,7 @@ def command(job: Job, launcher: str) -> list[str]:
 def environment(job: Job, launch: Launch) -> dict[str, str]:
     """The job's environment with the cores split between the processes running at once (two
     runs of two threads on two cores are several times slower than two of one)."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, launch.jobs * launch.tasks))
+    threads = threads_per_process(launch.jobs * launch.tasks)
     return {"OMP_NUM_THREADS": str(threads)} | job.env
 
 
