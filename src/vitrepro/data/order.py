@@ -25,6 +25,14 @@ def mixed_seed(*parts: int) -> int:
     return int.from_bytes(digest.digest(), "little") >> 1
 
 
+def seed_cpu_generator(seed: int) -> None:
+    """Seed the CPU generator the augmentations draw from, as ``torch.manual_seed`` does, but
+    only that one: ``torch.manual_seed`` also queues a seeding of every uninitialised
+    accelerator backend, formatting a stack trace each time (0.3-0.6 ms a sample, measured, and
+    a queue that grows with every sample)."""
+    torch.default_generator.manual_seed(seed)
+
+
 def rank_and_world(trainer: Any) -> tuple[int, int]:
     """This process's rank and the number of ranks (0 and 1 without a trainer)."""
     if trainer is None:
@@ -89,7 +97,7 @@ class PositionSeeded(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> Any:
         index, epoch = key
         with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
-            torch.manual_seed(mixed_seed(self.seed, epoch, index))
+            seed_cpu_generator(mixed_seed(self.seed, epoch, index))
             return self.dataset[index]
 
 

@@ -22,7 +22,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
-from vitrepro.data.order import ResumableLoader, mixed_seed
+from vitrepro.data.order import ResumableLoader, mixed_seed, seed_cpu_generator
 
 
 def _position(sample: dict) -> int:
@@ -105,7 +105,7 @@ class ShardStream(IterableDataset):
             if position < skip:
                 continue
             with torch.random.fork_rng(devices=[]):  # the crop of this position, every time
-                torch.manual_seed(mixed_seed(self.seed, self.epoch, self.rank, stream, position))
+                seed_cpu_generator(mixed_seed(self.seed, self.epoch, self.rank, stream, position))
                 try:
                     batch.append(self.decode(sample))
                 except Exception as error:  # the handler skips the sample or raises
