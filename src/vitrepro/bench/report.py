@@ -232,9 +232,10 @@ def markdown(record: dict[str, Any]) -> str:
     env = record["environment"]
     cpu = env.get("cpu_model", "unknown CPU")
     where = env.get("gpu") or f"{env.get('cpu_count')} cores of an {cpu}"
+    revision = env.get("revision", "unknown")[:10]
     lines = [
         f"Profile `{record['profile']}` on {where}, {env['torch_threads']} threads, torch "
-        f"{env['torch']}, revision {env.get('revision', 'unknown')[:10]}, {record['started'][:10]}; "
+        f"{env['torch']}, revision {revision}, {record['started'][:10]}; "
         f"median of {record['repeats']} repeats, load average at start "
         f"{env['load_average'][0]}.",
         "",
