@@ -195,3 +195,11 @@ def test_the_cpu_profile_without_bf16_keeps_its_fp32_cases():
     assert fp32.headline in {c.name for c in fp32.training}
     assert "bf16_autocast" not in {s.name for s in fp32.switches}
     assert len(fp32.switches) == len(cpu.switches) - 1
+
+
+def test_a_skipped_section_is_a_row_of_the_table():
+    from vitrepro.bench.report import table_rows
+
+    record = {"skipped": {"bf16": "too slow here"}, "memory": {"peak_rss_mib": {"process": 1.0}}}
+    figures = [row["figure"] for row in table_rows(record)]
+    assert figures[0] == "skipped bf16: too slow here"

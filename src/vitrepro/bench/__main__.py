@@ -149,13 +149,12 @@ def _without_unusable_bf16(record: dict, profile: Profile, device: torch.device)
         return profile
     from vitrepro.bench.matmul import bf16_probe
 
-    probe = bf16_probe()
+    probe = record["bf16_probe"] = bf16_probe()
     if probe["bf16_vs_fp32"] >= BF16_USABLE:
         return profile
     record["skipped"] = {
         "bf16": f"bf16 matmul at {probe['bf16_vs_fp32']:.3f}x fp32's rate (no bf16 matrix "
         "path on this CPU): its cases would take hours",
-        "probe": probe,
     }
     return profile.fp32_only()
 

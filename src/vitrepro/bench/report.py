@@ -187,8 +187,7 @@ def _memory_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _skipped_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    skipped = record.get("skipped", {})
-    return [_info(f"skipped {what}: {why}", "") for what, why in skipped.items() if what != "probe"]
+    return [_info(f"skipped {what}: {why}", "") for what, why in record.get("skipped", {}).items()]
 
 
 def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
