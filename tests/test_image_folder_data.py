@@ -36,8 +36,12 @@ def test_image_folder_module_applies_paper_preprocessing(tmp_path):
         num_workers=0,
     )
     assert dm.num_train_samples == 12
-    images, labels = next(iter(dm.train_dataloader()))
-    assert images.shape == (4, 3, 32, 32) and images.min() >= -1 and images.max() <= 1
+    batch = next(iter(dm.train_dataloader()))
+    assert batch[0].dtype == torch.uint8  # crops stay uint8 until the batch is on the device
+    images, labels = dm.on_after_batch_transfer(batch, 0)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+    assert images.min() >= -1 and images.max() <= 1
+    assert dm.on_after_batch_transfer([images, labels], 0)[0] is images  # floats pass through
     assert set(labels.tolist()) <= {0, 1, 2}
     (crop,) = [t for t in dm.train_transform.transforms if isinstance(t, v2.RandomResizedCrop)]
     assert crop.scale == (0.05, 1.0)  # Inception crop, area 5-100% (Appendix B.1)

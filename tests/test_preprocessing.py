@@ -11,13 +11,23 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
+from torchvision.transforms import v2
 
 from vitrepro.data import FORMATS, build_datamodule
 from vitrepro.data.datamodules import ImageFolderDataModule
-from vitrepro.data.preprocessing import decode, eval_transform, min_decode_side, train_transform
+from vitrepro.data.preprocessing import (
+    UNIT_RANGE_MEAN_STD,
+    decode,
+    eval_transform,
+    min_decode_side,
+    normalise_batch,
+    train_transform,
+)
 from vitrepro.data.streaming import ShardsDataModule
 from vitrepro.data.subsets import per_class_subset
 from vitrepro.errors import ConfigError
+
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def encoded(width: int, height: int, fmt: str = "JPEG") -> tuple[bytes, np.ndarray]:
@@ -48,14 +58,25 @@ def test_draft_decoding_downscales_big_jpegs_but_never_below_the_needed_side():
     assert min_decode_side(224, (0.05, 1.0)) == 1002  # smallest crop keeps 5% of the area
 
 
-def test_transforms_give_normalised_tensors_of_the_model_size():
+def test_transforms_give_tensors_of_the_model_size():
     image = decode(encoded(90, 70)[0])
-    for transform in (train_transform(32, (0.05, 1.0)), eval_transform(32)):
-        out = transform(image)
-        assert type(out) is torch.Tensor and out.shape == (3, 32, 32) and out.dtype == torch.float32
-        assert out.min() >= -1.0 and out.max() <= 1.0
+    out = eval_transform(32)(image)
+    assert type(out) is torch.Tensor and out.shape == (3, 32, 32) and out.dtype == torch.float32
+    assert out.min() >= -1.0 and out.max() <= 1.0
+    crop = train_transform(32, (0.05, 1.0))(image)  # uint8 until the batch is on the device
+    assert type(crop) is torch.Tensor and crop.shape == (3, 32, 32) and crop.dtype == torch.uint8
     pil = Image.open(io.BytesIO(encoded(90, 70)[0]))
     assert train_transform(32)(pil).shape == (3, 32, 32)  # PIL inputs too (CIFAR)
+
+
+@pytest.mark.parametrize("mean_std", [UNIT_RANGE_MEAN_STD, IMAGENET_MEAN_STD])
+def test_batch_normalisation_is_the_per_image_one(mean_std):
+    crops = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    per_image = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(*mean_std)])
+    expected = torch.stack([per_image(crop) for crop in crops])
+    batch = normalise_batch(crops, mean_std)
+    assert batch.dtype == torch.float32 and batch.is_contiguous()
+    torch.testing.assert_close(batch, expected, rtol=0, atol=1e-6)
 
 
 def test_per_class_pool_keeps_at_most_n_random_examples_of_each_class():

@@ -33,6 +33,7 @@ from vitrepro.data.preprocessing import (
     UNIT_RANGE_MEAN_STD,
     eval_transform,
     min_decode_side,
+    normalise_batch,
     read_image_file,
     train_transform,
 )
@@ -235,11 +236,20 @@ class ImageFolderDataModule(_ImageDataModule):
         self.root = Path(root)
         self.train_dir, self.val_dir = train_dir, val_dir
         self.crop_area = tuple(crop_area)
-        self.train_transform = train_transform(self.image_size, self.crop_area, mean_std)
+        self.mean_std = mean_std
+        self.train_transform = train_transform(self.image_size, self.crop_area)
         self.eval_transform = eval_transform(self.image_size, center_crop, mean_std)
         # Decode no smaller than the smallest Inception crop needs (draft mode for big JPEGs).
         self.train_min_side = min_decode_side(self.image_size, self.crop_area)
         self._num_train: int | None = None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Training batches arrive as uint8 crops (``train_transform``): normalised here, on
+        the device the step runs on, once per batch."""
+        images, *rest = batch
+        if images.dtype != torch.uint8:
+            return batch
+        return [normalise_batch(images, self.mean_std), *rest]
 
     def _folder(self, split_dir: str, transform: v2.Compose, min_side: int) -> Dataset:
         loader = functools.partial(read_image_file, min_side=min_side)

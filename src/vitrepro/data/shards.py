@@ -111,7 +111,9 @@ def write_shards(
         tmp = out_dir / f".{name}.tmp"
         # Plain ustar headers: the default PAX format adds an extended header to every member
         # (for its fractional mtime), which doubles the reader's header parsing per sample.
-        with wds.TarWriter(str(tmp), format=tarfile.USTAR_FORMAT) as sink:
+        # TarWriter accepts a format but does not hand it to tarfile, so it is set here.
+        with wds.TarWriter(str(tmp)) as sink:
+            sink.tarstream.format = tarfile.USTAR_FORMAT
             for position, index in zip(range(s * shard_size, len(order)), positions, strict=False):
                 sample = samples[index]
                 try:
