@@ -5,7 +5,9 @@ dataset upscaled, shards them, and measures, in this one process with the DataLo
 ``--workers``, images/s of Inception crop -> flip -> normalised 224-px tensor from (a) our
 shards, (b) our image-folder datamodule, both decoding with ``data/preprocessing.py``, and
 (c) the usual baseline: torchvision's ImageFolder with PIL decoding and the classic PIL
-transforms, on the same JPEGs. Repeats are interleaved and the median is reported. Prints one
+transforms, on the same JPEGs. Ours hand uint8 crops to the training process, whose datamodule
+normalises each batch after the copy to the device; that normalisation is timed here too, on
+the CPU, so both sides end with the same float batch. Repeats are interleaved and the median is reported. Prints one
 JSON object; the ratios are the figures to quote (the machine's noise cancels).
 """
 

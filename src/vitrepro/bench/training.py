@@ -5,9 +5,10 @@ progress bar), against a bare PyTorch loop with the same model class and initial
 same batch (made once, on the device), the same optimiser construction
 (``vitrepro.module.build_optimizer``: the recipe's AdamW over the weight-decay groups, the
 per-step LR schedule), the same precision (``torch.autocast`` bf16 for ``bf16-mixed``) and the
-same gradient clipping. Both read the batch through the same ``DataLoader``; both are timed
-over the same optimizer steps after warm-up (a callback on the Lightning side), with the device
-synchronised at the ends. Repetitions alternate which side runs first.
+same gradient clipping. Both read the batch through the same ``DataLoader``; both time each of
+the same optimizer steps after warm-up (a callback on the Lightning side), with the device
+synchronised at every step boundary, and a side's speed is its median step. Repetitions
+alternate which side runs first, after a garbage collection.
 
 MFU = 3 x forward FLOPs per image (``vitrepro.compute.forward_flops``, Table 6's accounting)
 x images/s / the dense matmul FLOP/s this machine measured at the same dtype (``matmul``).
@@ -15,6 +16,8 @@ x images/s / the dense matmul FLOP/s this machine measured at the same dtype (``
 
 from __future__ import annotations
 
+import gc
+import itertools
 import logging
 import statistics
 import time
@@ -88,22 +91,30 @@ class RepeatBatch(Dataset):
 
 class StepTimer(pl.Callback):
     """Seconds from the start of optimizer step ``warmup`` to the end of step
-    ``warmup + steps - 1`` (device synchronised at both ends)."""
+    ``warmup + steps - 1`` (device synchronised at both ends), and each timed step's seconds."""
 
     def __init__(self, warmup: int, steps: int, device: torch.device) -> None:
         self.warmup, self.steps, self.device = warmup, steps, device
         self.start: float | None = None
         self.seconds: float | None = None
+        self.marks: list[float] = []
 
     def on_train_batch_start(self, trainer: pl.Trainer, *_: Any) -> None:
-        if trainer.global_step == self.warmup and self.start is None:
+        if self.warmup <= trainer.global_step < self.warmup + self.steps:
             synchronize(self.device)
-            self.start = time.perf_counter()
+            self.marks.append(time.perf_counter())
+            if self.start is None:
+                self.start = self.marks[0]
 
     def on_train_batch_end(self, trainer: pl.Trainer, *_: Any) -> None:
         if trainer.global_step == self.warmup + self.steps and self.start is not None:
             synchronize(self.device)
-            self.seconds = time.perf_counter() - self.start
+            self.marks.append(time.perf_counter())
+            self.seconds = self.marks[-1] - self.start
+
+    @property
+    def step_seconds(self) -> list[float]:
+        return [b - a for a, b in itertools.pairwise(self.marks)]
 
 
 def _fresh_model(
@@ -134,9 +145,10 @@ def bare_loop_seconds(
     batch: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
     performance: dict[str, Any] | None = None,
+    step_seconds: list[float] | None = None,
 ) -> tuple[float, torch.nn.Module]:
     """The baseline: a plain PyTorch training loop; seconds for ``case.steps`` timed steps, and
-    the trained model."""
+    the trained model. Each timed step's seconds are appended to ``step_seconds``."""
     model = _fresh_model(case, model_cfg, performance).to(device)
     channels_last = bool((performance or {}).get("channels_last"))
     model.train()
@@ -145,11 +157,11 @@ def bare_loop_seconds(
     clip = recipe.get("grad_clip_norm")
     smoothing = recipe.get("label_smoothing", 0.0)
     bf16 = case.precision == "bf16-mixed"
-    start = 0.0
+    marks: list[float] = []
     for step, (images, labels) in enumerate(_loader(batch, case)):
-        if step == case.warmup_steps:
+        if step >= case.warmup_steps:
             synchronize(device)
-            start = time.perf_counter()
+            marks.append(time.perf_counter())
         optimizer.zero_grad(set_to_none=True)
         images = prepare_images(images, channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -160,7 +172,10 @@ def bare_loop_seconds(
         optimizer.step()
         scheduler.step()
     synchronize(device)
-    return time.perf_counter() - start, model
+    marks.append(time.perf_counter())
+    if step_seconds is not None:
+        step_seconds.extend(b - a for a, b in itertools.pairwise(marks))
+    return marks[-1] - marks[0], model
 
 
 def lightning_seconds(
@@ -170,10 +185,11 @@ def lightning_seconds(
     batch: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
     performance: dict[str, Any] | None = None,
+    step_seconds: list[float] | None = None,
 ) -> tuple[float, torch.nn.Module]:
     """The project's path: ``LitClassifier`` (its loss, logging, optimiser and schedule) with
-    the non-finite-loss guard of ``vitrepro.train`` in a ``pl.Trainer``; seconds as the bare
-    loop's, and the trained model."""
+    the non-finite-loss guard of ``vitrepro.train`` in a ``pl.Trainer``; seconds and
+    ``step_seconds`` as the bare loop's, and the trained model."""
     module = LitClassifier(
         _fresh_model(case, model_cfg, performance),
         recipe,
@@ -203,6 +219,8 @@ def lightning_seconds(
     trainer.fit(module, train_dataloaders=_loader(batch, case))
     if timer.seconds is None:
         raise RuntimeError(f"{case.name}: the Lightning run ended before the timed steps")
+    if step_seconds is not None:
+        step_seconds.extend(timer.step_seconds)
     return timer.seconds, module.model
 
 
@@ -223,8 +241,10 @@ def quiet_lightning() -> None:
 def measure_training(
     case: TrainingCase, device: torch.device, repeats: int, matmul_tflops: float
 ) -> dict[str, Any]:
-    """Images/s of both sides (median over ``repeats``), the Lightning/bare time ratio
-    (median of per-repeat ratios) and MFU of both against ``matmul_tflops``."""
+    """Images/s of both sides, the Lightning/bare time ratio and MFU of both against
+    ``matmul_tflops``, all from step times: a repeat's step time is the median of its timed
+    steps (one step stalled by the host does not move it), images/s is the batch over the
+    median of those across ``repeats``, and the ratio is the median of per-repeat ratios."""
     quiet_lightning()
     repeats = min(repeats, case.max_repeats or repeats)
     model_cfg, recipe, performance = compose_case(case)
@@ -232,20 +252,26 @@ def measure_training(
         flops = forward_flops(_fresh_model(case, model_cfg), case.image_size)
     batch = fixed_batch(case, device)
     seconds: dict[str, list[float]] = {"bare": [], "lightning": []}
+    step_s: dict[str, list[float]] = {"bare": [], "lightning": []}  # per repeat, median step
     gpu_peak = {"bare": 0, "lightning": 0}
     runs = [("bare", bare_loop_seconds), ("lightning", lightning_seconds)]
     for repeat in range(repeats):
         for side, run in runs if repeat % 2 == 0 else runs[::-1]:
+            # A Trainer and its module form reference cycles: without a collection the previous
+            # side's model and optimizer state stay on the heap, and the next side's steps pay
+            # page faults for fresh memory (measured: 200k faults, ~1 s, in one ViT-B/16 step).
+            gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
-            seconds[side].append(run(case, model_cfg, recipe, batch, device, performance)[0])
+            steps: list[float] = []
+            seconds[side].append(run(case, model_cfg, recipe, batch, device, performance, steps)[0])
+            step_s[side].append(statistics.median(steps))
             if device.type == "cuda":
                 gpu_peak[side] = max(gpu_peak[side], torch.cuda.max_memory_allocated(device))
-    images_seen = case.batch * case.steps
-    rate = {side: images_seen / statistics.median(values) for side, values in seconds.items()}
+    rate = {side: case.batch / statistics.median(values) for side, values in step_s.items()}
     time_ratios = [
-        light / bare for light, bare in zip(seconds["lightning"], seconds["bare"], strict=True)
+        light / bare for light, bare in zip(step_s["lightning"], step_s["bare"], strict=True)
     ]
     achieved = {side: 3 * flops * r / 1e12 for side, r in rate.items()}
     result = {
@@ -259,6 +285,8 @@ def measure_training(
         "lightning_images_per_s": round(rate["lightning"], 3),
         "bare_s_runs": [round(s, 4) for s in seconds["bare"]],
         "lightning_s_runs": [round(s, 4) for s in seconds["lightning"]],
+        "bare_step_s_runs": [round(s, 4) for s in step_s["bare"]],
+        "lightning_step_s_runs": [round(s, 4) for s in step_s["lightning"]],
         "time_ratio_lightning_vs_bare": round(statistics.median(time_ratios), 4),
         "time_ratio_runs": [round(r, 4) for r in time_ratios],
         "matmul_tflops": matmul_tflops,
