@@ -7,8 +7,9 @@ shards, (b) our image-folder datamodule, both decoding with ``data/preprocessing
 (c) the usual baseline: torchvision's ImageFolder with PIL decoding and the classic PIL
 transforms, on the same JPEGs. Ours hand uint8 crops to the training process, whose datamodule
 normalises each batch after the copy to the device; that normalisation is timed here too, on
-the CPU, so both sides end with the same float batch. Repeats are interleaved and the median is reported. Prints one
-JSON object; the ratios are the figures to quote (the machine's noise cancels).
+the CPU, so both sides end with the same float batch. Repeats are interleaved and the median
+is reported. Prints one JSON object; the ratios are the figures to quote (the machine's noise
+cancels).
 """
 
 from __future__ import annotations
