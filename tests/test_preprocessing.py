@@ -19,6 +19,7 @@ from vitrepro.data.preprocessing import (
     UNIT_RANGE_MEAN_STD,
     decode,
     eval_transform,
+    jpeg_size,
     min_decode_side,
     normalise_batch,
     train_transform,
@@ -56,6 +57,18 @@ def test_draft_decoding_downscales_big_jpegs_but_never_below_the_needed_side():
     assert decode(data, min_side=400).shape[1:] == (600, 800)  # 1/2 would go below 400
     assert decode(data).shape[1:] == (600, 800)
     assert min_decode_side(224, (0.05, 1.0)) == 1002  # smallest crop keeps 5% of the area
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_size_is_read_from_the_frame_header_as_pil_reads_it(progressive):
+    for width, height in [(500, 375), (123, 2049)]:
+        buffer = io.BytesIO()
+        pixels = np.zeros((height, width, 3), np.uint8)
+        exif = b"Exif\0\0" + b"x" * 300  # a segment before the frame header
+        Image.fromarray(pixels).save(buffer, "JPEG", progressive=progressive, exif=exif)
+        data = buffer.getvalue()
+        assert jpeg_size(data) == Image.open(buffer).size == (width, height)
+    assert jpeg_size(data[:20]) is None and jpeg_size(b"\xff\xd8 not a jpeg") is None
 
 
 def test_transforms_give_tensors_of_the_model_size():

@@ -49,6 +49,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Instruction sets that decide the CPU's matmul rates: fp32 (AVX2, AVX-512) and bf16.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features() -> list[str]:
+    """Which of ``CPU_FEATURES`` the kernel lists for this CPU (empty off Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])  # fmt: skip
+    return [name for name in CPU_FEATURES if name in flags]
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     import pytorch_lightning as pl
     import timm
@@ -59,6 +74,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     env = {
         "device": device.type,
         "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
         "revision": git_revision(PROJECT_ROOT),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -230,6 +230,9 @@ def markdown(record: dict[str, Any]) -> str:
     bench tables: ``with_tables``)."""
     env = record["environment"]
     cpu = env.get("cpu_model", "unknown CPU")
+    features = env.get("cpu_features")
+    if features is not None:
+        cpu += f" ({', '.join(features) or 'no AVX2'})"
     where = env.get("gpu") or f"{env.get('cpu_count')} cores of an {cpu}"
     revision = env.get("revision", "unknown")[:10]
     lines = [
