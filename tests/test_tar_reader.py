@@ -69,7 +69,13 @@ def test_broken_tars_are_refused_with_the_file_named(tmp_path):
         link = tarfile.TarInfo("0001.jpg")
         link.type, link.linkname = tarfile.SYMTYPE, "elsewhere.jpg"
         tar.addfile(link)
+    # a header whose size field is not octal, with its checksum made right
+    bad = bytearray(whole[:512])
+    bad[124:136], bad[148:156] = b"99999999999\0", b" " * 8
+    bad[148:156] = f"{sum(bad):06o}\0 ".encode()
+    (tmp_path / "number.tar").write_bytes(bytes(bad) + whole[512:])
     for name, reason in [
+        ("number", "unreadable tar header"),
         ("truncated", "truncated member"),
         ("cut", "truncated header"),
         ("checksum", "bad tar header checksum"),

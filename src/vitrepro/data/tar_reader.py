@@ -86,7 +86,16 @@ def shard_samples(path: str | Path) -> Iterator[dict]:
     """The samples of the shard at ``path``, in file order."""
     sample: dict = {}
     with open(path, "rb", buffering=1 << 20) as stream:
-        for name, data in _members(stream, str(path)):
+        members = _members(stream, str(path))
+        while True:
+            try:
+                name, data = next(members)
+            except StopIteration:
+                break
+            except TarFormatError:
+                raise
+            except ValueError as error:  # a number or a PAX record that does not parse
+                raise TarFormatError(f"{path}: unreadable tar header ({error})") from error
             key, extension = _key_and_extension(name)
             if sample and sample["__key__"] != key:
                 yield sample
