@@ -7,8 +7,6 @@ model and the schedule depend on these three numbers.
 from __future__ import annotations
 
 import functools
-import json
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from vitrepro.data.preprocessing import (
     read_image_file,
     train_transform,
 )
+from vitrepro.data.real_labels import WithReaLLabels
 from vitrepro.data.subsets import per_class_subset, split_minival
 from vitrepro.data.synthetic import MotifCompositions, MotifSpec
 from vitrepro.errors import ConfigError
@@ -172,34 +171,6 @@ class SyntheticDataModule(_ImageDataModule):
             self.test_set = self.dataset_type(self.spec, "test", self.num_test)
 
 
-class WithReaLLabels(Dataset):
-    """ImageNet validation images with their ReaL labels (Beyer et al. 2020; the paper's Table 2).
-
-    ``real.json`` lists, for validation image ``ILSVRC2012_val_<n>``, the re-assessed set of
-    correct classes (possibly empty: those images are left out of ReaL accuracy). Samples
-    become ``(image, label, multi-hot ReaL labels)``.
-    """
-
-    def __init__(self, base: datasets.ImageFolder, real_json: str | Path, num_classes: int) -> None:
-        self.base, self.num_classes = base, num_classes
-        self.real = json.loads(Path(real_json).read_text())
-        numbers = [re.search(r"(\d+)\.\w+$", Path(p).name) for p, _ in base.samples]
-        if not all(numbers):
-            raise ConfigError(
-                "data.real_labels", real_json, "validation files must be named ILSVRC2012_val_<n>.*"
-            )
-        self.positions = [int(m.group(1)) - 1 for m in numbers]
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
-        image, label = self.base[index]
-        multi_hot = torch.zeros(self.num_classes, dtype=torch.bool)
-        multi_hot[self.real[self.positions[index]]] = True
-        return image, label, multi_hot
-
-
 class ImageFolderDataModule(_ImageDataModule):
     """A class-per-folder tree (``root/train/<class>/*.jpg``, ``root/val/<class>/*.jpg``).
 
@@ -244,12 +215,10 @@ class ImageFolderDataModule(_ImageDataModule):
         self._num_train: int | None = None
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Training batches arrive as uint8 crops (``train_transform``): normalised here, on
-        the device the step runs on, once per batch."""
-        images, *rest = batch
-        if images.dtype != torch.uint8:
+        """Training batches arrive as uint8 crops: normalised here, on the device, per batch."""
+        if batch[0].dtype != torch.uint8:
             return batch
-        return [normalise_batch(images, self.mean_std), *rest]
+        return [normalise_batch(batch[0], self.mean_std), *batch[1:]]
 
     def _folder(self, split_dir: str, transform: v2.Compose, min_side: int) -> Dataset:
         loader = functools.partial(read_image_file, min_side=min_side)
