@@ -18,6 +18,7 @@ from vitrepro.checkpointing import (
     RunClock,
     checkpoint_callbacks,
 )
+from vitrepro.curves import LearningCurves
 from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
 from vitrepro.requeue import CheckpointAndRequeue
 
@@ -43,6 +44,7 @@ def run_callbacks(
         StopOnNonFiniteLoss(),
         RandomStateInCheckpoint(),
         RunClock(started),
+        LearningCurves(),
         FlushLogsWithCheckpoints(),
         CheckpointOnInterrupt(run_dir / "checkpoints" / INTERRUPTED),
         CheckpointAndRequeue(run_dir / "checkpoints" / INTERRUPTED),

@@ -22,12 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from vitrepro import record
 from vitrepro.budget import plan_batch, total_steps
 from vitrepro.callbacks import run_callbacks
-from vitrepro.checkpointing import (
-    RunClock,
-    checkpoint_step,
-    resume_from,
-)
+from vitrepro.checkpointing import RunClock, checkpoint_step, resume_from
 from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
+from vitrepro.curves import LearningCurves
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.files import PROJECT_ROOT
@@ -224,6 +221,7 @@ def _summary(
     throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
     clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)
+    curves = next(c for c in trainer.callbacks if isinstance(c, LearningCurves))
     flops, images = throughput.forward_flops, trainer.global_step * global_batch
     checkpoint = trainer.checkpoint_callback
     return {
@@ -234,6 +232,7 @@ def _summary(
         "best": {"val/top1": _best_top1(module, trainer)},
         "fewshot": fewshot.latest if fewshot else {},
         "fewshot_history": fewshot.history if fewshot else [],
+        "curves": curves.history(),  # training loss and validations over the run
         "num_params": params["params"],
         "params_without_head": params["params_without_head"],
         "global_steps": trainer.global_step,
