@@ -75,14 +75,32 @@ def test_one_seed_gives_no_interval():
     assert math.isnan(seed_summary(results)["ci95"].iloc[0])
 
 
-def test_competence_flags_the_models_below_their_threshold():
+def test_competence_flags_each_family_below_the_bar_at_the_largest_size():
     results = _results(
-        {("bit_micro", "ImageNet"): [1, 2], ("vit_micro_p4", "ImageNet-21k"): [1, 2]},
-        pretrain=COMPETENCE["cnn_smallest"],
+        {("bit_micro", "ImageNet-21k"): [1, 2], ("vit_micro_p4", "ImageNet-21k"): [1, 2]},
+        pretrain=COMPETENCE["largest_top1"],
     )
+    results["loss_flat"] = True
+    results["loss_change"] = 0.01
+    results.loc[results["model"] == "vit_micro_p4", "pretrain_top1"] -= 5.0
+    results.loc[(results["model"] == "bit_micro") & (results["seed"] == 1), "loss_flat"] = False
     fit = competence(results, PROFILE)
-    assert fit["cnn_smallest"] == COMPETENCE["cnn_smallest"] + 0.5
-    assert fit["compute_limited"] == ["vit_largest"]  # 60.5 < 85
+    assert fit["cnn_top1"] == COMPETENCE["largest_top1"] + 0.5
+    assert fit["compute_limited"] == ["cnn_loss_flat", "vit_top1"]  # one seed not flat; 75.5
+
+
+def test_interaction_is_the_difference_of_the_gaps_with_its_interval():
+    groups = {
+        ("bit_micro", "ImageNet"): [70.0, 72.0, 74.0],
+        ("vit_micro_p4", "ImageNet"): [40.0, 41.0, 45.0],
+        ("bit_micro", "ImageNet-21k"): [90.0, 91.0, 92.0],
+        ("vit_micro_p4", "ImageNet-21k"): [80.0, 82.0, 84.0],
+    }
+    row = gaps(_results(groups), PROFILE).set_index("x").loc["interaction"]
+    assert row["gap"] == pytest.approx((72.0 - 42.0) - (91.0 - 82.0), abs=0.01)
+    variances = sum(pd.Series(v).var() / 3 for v in groups.values())
+    assert row["ci_high"] - row["gap"] > 2 * math.sqrt(variances)  # a t interval, df < 12
+    assert row["resolved"]
 
 
 def test_seeds_replace_the_sweep_seed_axis():

@@ -4,7 +4,9 @@ not results), and a 2-point micro-study run end to end, then rerun without rerun
 from __future__ import annotations
 
 import functools
+import io
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -70,12 +72,18 @@ def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value
             for part in parents:
                 node = node.setdefault(part, {})
             node[leaf] = val
+    if "data.num_train" not in point_params(point) and "pretraining" in config["choices"]:
+        sizes = {"glyphs_1k5": 1500, "glyphs_4k5": 4500, "glyphs_12k": 12000, "glyphs_37k5": 37500}
+        config.setdefault("data", {})["num_train"] = sizes.get(config["choices"]["pretraining"])
     summary = {"status": "finished", "config": config, "final": {}, "best": {}, "fewshot": {}}
     summary |= {"train_exaflops": value * 1e-6, "images_seen": 1000, "wall_time_s": 1.0}
     summary |= {"forward_flops": value * 1e9, "fewshot_history": []}
     for metric in metrics:
         if metric.startswith("final/"):  # final/val/top1: the tuning study's validation top-1
             summary["final"][metric.removeprefix("final/")] = value
+        elif metric == "val/top1":  # the pilot's validations during training (its curves)
+            validations = [{"step": 100, "top1": 0.0, "loss": 2.3}, {"step": 200, "top1": value}]
+            summary["curves"] = {"train": [], "val": [v | {"loss": 1.0} for v in validations]}
         elif metric.startswith("fewshot/"):
             summary["fewshot"][metric] = value
             # two evaluations during training, the last one the final value (Figure 9)
@@ -200,7 +208,8 @@ MICRO_FIXED = [
 ]
 
 
-def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypatch):
+def _micro_study(tmp_path: Path, monkeypatch) -> list[str]:
+    """The micro study's files in ``tmp_path``; returns its command-line arguments."""
     sweep = json.loads(json.dumps(MICRO_SWEEP))
     for override in MICRO_FIXED:
         key, value = override.split("=", 1)
@@ -228,6 +237,11 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
         monkeypatch.setenv(key, value)
     args = [str(tmp_path / "micro_study.yaml"), "--output", str(tmp_path / "out")]
     args += ["--results", str(tmp_path / "results")]
+    return args
+
+
+def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypatch):
+    args = _micro_study(tmp_path, monkeypatch)
     assert main(args) == 0
     runs = tmp_path / "out" / "studies" / "micro" / "tiny"
     points = expand_grid(load_sweep(tmp_path / "micro.yaml"))
@@ -241,6 +255,7 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
 
     # a run interrupted after its last checkpoint (no summary yet) resumes; the other is kept
     (runs / points[0].slug / "summary.json").unlink()
+    (tmp_path / "results" / "pools" / "micro" / "tiny" / f"{points[0].slug}.json").unlink()
     assert main(args) == 0
     resumed = record.read(runs / points[0].slug)
     assert resumed["resumed_from"].endswith(".ckpt") and resumed["global_steps"] == 3
@@ -248,6 +263,29 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
         runs / "logs" / f"{points[1].slug}.log"
     ]
     assert len(pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv")) == 2  # no dupes
+
+
+def test_committed_runs_resume_a_study_on_a_new_machine(tmp_path, monkeypatch):
+    args = _micro_study(tmp_path, monkeypatch)
+    assert main(args) == 0
+    kept = tmp_path / "results" / "pools" / "micro" / "tiny"
+    points = expand_grid(load_sweep(tmp_path / "micro.yaml"))
+    assert sorted(p.name for p in kept.iterdir()) == sorted(f"{p.slug}.json" for p in points)
+    first = json.loads((kept / f"{points[0].slug}.json").read_text())
+    assert first["git_revision"] and first["machine"]["cpu"] and first["summary"]["final"]
+    table = (tmp_path / "results" / "micro" / "micro_tiny.csv").read_text()
+
+    shutil.rmtree(tmp_path / "out")  # a new machine: only the committed runs are left
+    # one committed run of another design (its fingerprint differs) is run again
+    first["fingerprint"] = "another-design"
+    (kept / f"{points[0].slug}.json").write_text(json.dumps(first))
+    assert main(args) == 0
+    logs = tmp_path / "out" / "studies" / "micro" / "tiny" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == [f"{points[0].slug}.log"]
+    after = pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv").set_index("model")
+    before = pd.read_csv(io.StringIO(table)).set_index("model")
+    restored = dict(points[1].params)["model"]  # not run again: its committed record is read
+    assert len(after) == 2 and after.loc[restored, "value"] == before.loc[restored, "value"]
 
 
 def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):

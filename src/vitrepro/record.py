@@ -47,6 +47,7 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     metrics |= transfer_metrics(summary.get("transfer", {}))
     metrics |= {key: summary[key] for key in TOTALS if key in summary}
     metrics["fewshot_history"] = summary.get("fewshot_history", [])
+    metrics["curves"] = summary.get("curves", {})
     return metrics
 
 

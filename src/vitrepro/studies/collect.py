@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from vitrepro.curves import loss_flattened
 from vitrepro.errors import ConfigError
 from vitrepro.record import config_value, finished, flat_metrics
+from vitrepro.studies.seeds import COMPETENCE
 
 
 def label(labels: dict[str, dict], axis: str, value: Any) -> str:
@@ -42,7 +44,22 @@ def _points(metrics: dict[str, Any], x_axis: str) -> list[dict[str, Any]]:
     made during training (``fewshot_history``), each with its step."""
     if x_axis != "step":
         return [metrics]
-    return [{**metrics, **point} for point in metrics.get("fewshot_history") or []]
+    validations = [
+        {"step": p["step"], "val/top1": p["top1"], "val/loss": p["loss"]}
+        for p in (metrics.get("curves") or {}).get("val", [])
+    ]
+    return [
+        {**metrics, **point} for point in [*(metrics.get("fewshot_history") or []), *validations]
+    ]
+
+
+def _loss_flat(metrics: dict[str, Any], profile: dict[str, Any]) -> tuple[float, bool]:
+    """The run's relative change of training loss over its last tenth, and whether that meets
+    the profile's competence bar (``vitrepro.studies.seeds.COMPETENCE``)."""
+    bar = {**COMPETENCE, **(profile.get("competence") or {})}
+    train = (metrics.get("curves") or {}).get("train", [])
+    flat, change = loss_flattened(train, bar["loss_flat_relative"], bar["loss_flat_absolute"])
+    return change, flat
 
 
 def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -> pd.DataFrame:
@@ -54,6 +71,7 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
     labels = profile.get("labels") or {}
     axes, x_axis, panel = series_axes(profile), profile["x_axis"], profile.get("panel")
     for config, metrics in records:
+        loss_change, loss_flat = _loss_flat(metrics, profile)
         series_values = [config_value(config, axis) for axis in axes]
         series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
         ours = ", ".join(map(str, series_values))
@@ -70,6 +88,8 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                     "seed": config.get("seed"),
                     "value": _mean(point, list(profile["metric"])),
                     "pretrain_top1": _mean(point, ["final/test/top1"]),
+                    "loss_change": loss_change,
+                    "loss_flat": loss_flat,
                     "train_exaflops": metrics.get("train_exaflops"),
                     "images_seen": metrics.get("images_seen"),
                     "wall_time_s": metrics.get("wall_time_s"),
@@ -77,7 +97,16 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                 | ({"panel_value": _mean(point, list(panel["metric"]))} if panel else {})
             )
     columns = list(dict.fromkeys([*axes, x_axis]))
-    columns += ["series", "legend", "x", "seed", "value", "pretrain_top1"]
+    columns += [
+        "series",
+        "legend",
+        "x",
+        "seed",
+        "value",
+        "pretrain_top1",
+        "loss_change",
+        "loss_flat",
+    ]
     columns += ["train_exaflops", "images_seen", "wall_time_s"] + (["panel_value"] if panel else [])
     return pd.DataFrame(rows, columns=columns)
 

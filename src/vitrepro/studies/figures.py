@@ -185,6 +185,7 @@ FIGURES = {
     "classifier_ablation": Figure(
         unpublished_reference, partial(_plot_lines, log_x=False, scale=1.0)
     ),
+    "learning_curves": Figure(unpublished_reference, partial(_plot_lines, log_x=False, scale=1.0)),
     "model_shape": Figure(unpublished_reference, partial(_plot_lines, log_x=True, scale=1e-9)),
 }
 

@@ -26,6 +26,7 @@ from vitrepro import record
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE
 from vitrepro.performance import threads_per_process
+from vitrepro.studies import committed
 from vitrepro.studies.grid import GridPoint
 from vitrepro.transfer import child_command, child_environment, transfer_result
 
@@ -53,13 +54,16 @@ class Launch:
     """How the jobs run: ``launcher`` local | slurm; ``jobs`` at a time, the cores split between
     them; ``extra`` arguments and ``env`` variables for every point (the rehearsal's; ``{slug}``
     in a value is the point's name); ``tasks``
-    processes a job, as ``srun --ntasks`` starts them (local, rehearsing)."""
+    processes a job, as ``srun --ntasks`` starts them (local, rehearsing); ``committed``: the
+    folder of the pool's committed runs, restored when their design matches and written as
+    each run finishes."""
 
     launcher: str = "local"
     jobs: int = 1
     extra: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     tasks: int = 1
+    committed: Path | None = None  # finished runs kept in the repository (studies.committed)
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -182,7 +186,12 @@ def pending_jobs(points: list[GridPoint], study_dir: Path, launch: Launch) -> li
     todo: list[Job] = []
     for point in points:
         run_dir = study_dir / point.slug
+        kept = launch.committed / f"{point.slug}.json" if launch.committed else None
+        if kept and kept.is_file() and not is_complete(run_dir):
+            committed.restore(point, run_dir, kept.parent, committed.planned_fingerprint(point))
         if is_complete(run_dir):
+            if kept and not kept.is_file():
+                _commit(point, run_dir, launch)
             continue
         if record.finished(run_dir) is None:
             todo.append(pretrain_job(point, run_dir, launch))
@@ -190,7 +199,14 @@ def pending_jobs(points: list[GridPoint], study_dir: Path, launch: Launch) -> li
             todo += follow
         else:
             join_transfers(run_dir)
+            _commit(point, run_dir, launch)
     return todo
+
+
+def _commit(point: GridPoint, run_dir: Path, launch: Launch) -> None:
+    """A complete run's record into the pool's committed folder (``studies.committed``)."""
+    if launch.committed and is_complete(run_dir):
+        committed.export(point, run_dir, launch.committed)
 
 
 def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[str]:
@@ -230,8 +246,12 @@ def _next_jobs(job: Job, launch: Launch) -> list[Job]:
     """After a pre-training: its transfers. After a transfer: none; the parent's record gets
     the results when no transfer of it is left."""
     if job.transfer is None:
-        return transfer_jobs(job.point, job.run_dir, launch)
+        follow = transfer_jobs(job.point, job.run_dir, launch)
+        if not follow:  # a run without transfers is complete now
+            _commit(job.point, job.run_dir, launch)
+        return follow
     parent = job.run_dir.parent.parent
     if not transfer_jobs(job.point, parent, launch):
         join_transfers(parent)
+        _commit(job.point, parent, launch)
     return []

@@ -22,9 +22,12 @@ import yaml
 from vitrepro.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT, write_text_atomic
 from vitrepro.studies.collect import local_records, study_table, wandb_records
+from vitrepro.studies.committed import POOLS
+from vitrepro.studies.curves_figure import draw_curves
 from vitrepro.studies.figures import render
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
 from vitrepro.studies.jobs import Launch, run_grid
+from vitrepro.studies.requirement import data_requirement, requirement_text
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
 
 STUDIES = PROJECT_ROOT / "experiments"  # one folder a study: study.yaml, README, results
@@ -90,6 +93,17 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
 
 
+def profile_requirement(results: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+    """The data requirement (``vitrepro.studies.requirement``) of a profile that asks for one
+    (``requirement: {accuracies, ceiling}``, over its numeric x axis and its gap's models)."""
+    wanted = spec.get("requirement")
+    if not wanted or not spec.get("gap") or results.empty:
+        return pd.DataFrame()
+    return data_requirement(
+        results, spec["x_axis"], spec["gap"], wanted["accuracies"], wanted.get("ceiling", 99.0)
+    )
+
+
 def write_results(
     study: dict, profile: str, records: list, out_dir: Path, label: str | None = None
 ) -> Path:
@@ -101,15 +115,21 @@ def write_results(
     summary, gap, fit = seed_summary(results), gaps(results, spec), competence(results, spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{study['name']}_{label or profile}"
+    requirement = profile_requirement(results, spec)
     write_text_atomic(out_dir / f"{stem}.csv", results.to_csv(index=False))
     write_text_atomic(out_dir / f"{stem}_summary.csv", summary.to_csv(index=False))
     if len(gap):
         write_text_atomic(out_dir / f"{stem}_gap.csv", gap.to_csv(index=False))
-    note = REHEARSAL_NOTE if label == "rehearsal" else None
+    note = REHEARSAL_NOTE if label == "rehearsal" else requirement_text(requirement) or None
     _, table = render(study, profile, summary, out_dir / f"{stem}.png", gap, fit, note)
+    draw_curves(records, spec, out_dir / f"{stem}_curves.png", f"{study['title']}: learning curves")
     text = markdown_table(table)
     if len(gap):
         text += "\nCNN minus ViT (95% interval over seeds):\n\n" + markdown_table(gap)
+    if len(requirement):
+        write_text_atomic(out_dir / f"{stem}_requirement.csv", requirement.to_csv(index=False))
+        text += "\nData requirement (power-law fit, 95% bootstrap interval over seeds):\n\n"
+        text += markdown_table(requirement.round(3))
     if fit:
         limited = "compute-limited" if fit["compute_limited"] else "competent"
         text += f"\nCompetence ({limited}): {competence_text(fit)}.\n"
@@ -158,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             records = wandb_records(args.sweep or "", history_keys=history)
         else:
             if not args.collect_only:
-                launch = REHEARSAL if args.rehearse else Launch(args.launcher, args.jobs)
+                pools = Path(args.results) / POOLS.name  # committed runs beside the results
+                kept = None if args.rehearse else pools / study_dir.parent.name / study_dir.name
+                launch = (
+                    REHEARSAL if args.rehearse else Launch(args.launcher, args.jobs, committed=kept)
+                )
                 failed = run_grid(points, study_dir, launch)
             records = local_records(study_dir / p.slug for p in points)
     except ConfigError as error:
