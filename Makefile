@@ -9,11 +9,11 @@ BENCH_ARGS ?=
 PROFILE ?= tiny
 SOURCE  ?= local
 SWEEP   ?=
-JOBS    ?= 2
+JOBS    ?=
 LAUNCHER ?= local
 SEEDS   ?=
 SEED    ?= 0
-STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) --jobs $(JOBS) --launcher $(LAUNCHER) \
+STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) $(if $(JOBS),--jobs $(JOBS)) --launcher $(LAUNCHER) \
              $(if $(SWEEP),--sweep $(SWEEP)) $(if $(SEEDS),--seeds $(SEEDS) --seed $(SEED))
 
 .DEFAULT_GOAL := help
@@ -85,8 +85,8 @@ test-fast: install ## the tests not marked slow
 bench: install ## training, MFU, data, few-shot speed vs baselines; table + JSON (BENCH_ARGS=--profile tiny|cpu|gpu)
 	$(BIN)/python -m vitrepro.bench $(BENCH_ARGS)
 
-bench-tables: install ## the README's bench tables, regenerated from the records in experiments/bench/
-	$(BIN)/python -m vitrepro.bench.report README.md
+bench-tables: install ## the bench tables of experiments/bench/README.md, regenerated from its records
+	$(BIN)/python -m vitrepro.bench.report experiments/bench/README.md
 
 lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check src tests

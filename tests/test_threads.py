@@ -55,3 +55,14 @@ def test_the_study_runner_gives_each_job_its_share(tmp_path):
     for jobs, tasks in ((1, 1), (2, 1), (1, 2)):
         env = environment(job, Launch("local", jobs, tasks=tasks))
         assert env["OMP_NUM_THREADS"] == str(threads_per_process(jobs * tasks))
+
+
+def test_a_study_runs_one_process_per_gpu_else_per_usable_core():
+    import os
+
+    from vitrepro.performance import study_layout, threads_per_process
+
+    cores = len(os.sched_getaffinity(0))
+    assert study_layout(gpus=0) == cores
+    assert study_layout(gpus=4) == 4
+    assert threads_per_process(study_layout(gpus=0), cores=cores) == 1

@@ -40,6 +40,16 @@ def threads_per_process(processes: int, cores: int | None = None) -> int:
     return max(1, (cores or _TORCH_THREADS) // max(1, processes))
 
 
+def study_layout(gpus: int | None = None) -> int:
+    """How many runs a study starts at once on this machine: one per GPU, else one per CPU core
+    this process may use, each with one thread (on 2 cores, two one-thread runs gave 1.11x the
+    throughput of one two-thread run; two two-thread runs, 0.16x)."""
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if gpus:
+        return gpus
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def cpu_threads(setting: int | str, trainer: dict[str, Any]) -> int:
     """The intra-op threads a training process takes: ``setting`` when it is a number; for
     ``auto``, what a launcher gave the process (``OMP_NUM_THREADS``, as the study runner sets it

@@ -270,7 +270,7 @@ def with_tables(readme: str, root: Path) -> str:
     return README_BLOCK.sub(table, readme)
 
 
-if __name__ == "__main__":  # python -m vitrepro.bench.report README.md: regenerate its tables
+if __name__ == "__main__":  # python -m vitrepro.bench.report experiments/bench/README.md
     for name in sys.argv[1:]:
         path = Path(name).resolve()
         path.write_text(with_tables(path.read_text(), path.parent))

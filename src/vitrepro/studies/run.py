@@ -21,6 +21,7 @@ import yaml
 
 from vitrepro.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT, write_text_atomic
+from vitrepro.performance import study_layout, threads_per_process
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.committed import POOLS
 from vitrepro.studies.curves_figure import draw_curves
@@ -145,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", default="tiny", help="tiny (2 CPU cores) | small (one GPU) | full (the paper)"
     )
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument(
+        "--jobs", type=int, help="runs at a time (default: one per GPU, else one per CPU core)"
+    )
     parser.add_argument("--seeds", type=int, help="seeds per grid point (default: the sweep's)")
     parser.add_argument("--seed", type=int, default=0, help="the first seed, with --seeds")
     parser.add_argument("--launcher", default="local", choices=["local", "slurm"])
@@ -180,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.collect_only:
                 pools = Path(args.results) / POOLS.name  # committed runs beside the results
                 kept = None if args.rehearse else pools / study_dir.parent.name / study_dir.name
-                launch = (
-                    REHEARSAL if args.rehearse else Launch(args.launcher, args.jobs, committed=kept)
-                )
+                jobs = args.jobs or study_layout()
+                print(f"layout: {jobs} runs at a time, {threads_per_process(jobs)} thread(s) each")
+                launch = REHEARSAL if args.rehearse else Launch(args.launcher, jobs, committed=kept)
                 failed = run_grid(points, study_dir, launch)
             records = local_records(study_dir / p.slug for p in points)
     except ConfigError as error:
