@@ -39,7 +39,8 @@ from vitrepro.inspection.plots import (
     plot_position_similarity,
     plot_rollout,
 )
-from vitrepro.models.checkpoints import model_from_checkpoint, resolve_checkpoint
+from vitrepro.models.checkpoint_files import resolve_checkpoint
+from vitrepro.models.checkpoints import model_from_checkpoint
 
 ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
 
