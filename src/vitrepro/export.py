@@ -14,16 +14,14 @@ whose source is trusted, since any code it carries runs then.
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vitrepro.errors import ConfigError, RefusedFileError
-from vitrepro.files import write_json_atomic
+from vitrepro.files import write_file_atomic, write_json_atomic
 from vitrepro.models.checkpoint_files import (
     EXPORT_CONFIG,
     EXPORT_WEIGHTS,
@@ -84,15 +82,13 @@ def _config(hparams: Any, path: Path) -> dict[str, Any] | None:
 
 def default_folder(checkpoint: Path) -> Path:
     """``<run dir>/export`` for a run directory, else ``<file stem>-export`` beside the file."""
-    return (
-        checkpoint / "export"
-        if checkpoint.is_dir()
-        else checkpoint.parent / f"{checkpoint.stem}-export"
-    )
+    if checkpoint.is_dir():
+        return checkpoint / "export"
+    return checkpoint.parent / f"{checkpoint.stem}-export"
 
 
 def _write_safetensors(weights: dict[str, Any], target: Path, source: Path) -> None:
-    """Write through a temporary file: no half export, even if the writer is killed."""
+    """Write through a temporary file (``write_file_atomic``): no half export."""
     from safetensors.torch import save_file
 
     strays = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
@@ -101,15 +97,7 @@ def _write_safetensors(weights: dict[str, Any], target: Path, source: Path) -> N
         raise ConfigError("checkpoint", source, f"not a state dict ({detail})")
     # safetensors stores each tensor's own bytes: no views of shared storage
     tensors = {k: v.detach().contiguous().clone() for k, v in weights.items()}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt"})
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(target, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
 
 
 def main(argv: list[str] | None = None) -> int:
