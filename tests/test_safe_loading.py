@@ -12,6 +12,7 @@ import torch
 from cifar_files import write_fake_cifar
 from conftest import TINY_DATA, TINY_VIT, few_steps, run_script
 from malicious_files import write_cifar_batch, write_ckpt, write_npz, write_pth
+from test_export import export_command
 from vitrepro.module import LitClassifier
 
 TINY = [*TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none"]
@@ -50,6 +51,16 @@ def test_every_entry_point_refuses_a_file_that_runs_code(tmp_path, script, key, 
     if reason == PICKLED:  # what to do with a trusted file
         assert f"python -m vitrepro.export {path} --trust-pickle" in line
     assert not list(tmp_path.glob("runs/*")) and not (tmp_path / "inspect").exists()
+
+
+@pytest.mark.parametrize("name", ["evil.ckpt", "evil.pth", "evil-legacy.pth"])
+def test_the_export_refuses_a_file_that_runs_code_unless_trusted(tmp_path, name):
+    marker = tmp_path / "payload-ran"
+    path = WRITERS[name][0](tmp_path / name, marker)
+    result = export_command(path, output_dir=tmp_path)
+    line = refused_in_one_line(result, "checkpoint", path, PICKLED)
+    assert "--trust-pickle" in line and not marker.exists()
+    assert list(tmp_path.iterdir()) == [path]  # no export folder
 
 
 def test_resume_auto_refuses_a_planted_last_checkpoint(tmp_path):
