@@ -10,20 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from vitrepro.cli import OneLineErrors
 from vitrepro.data.shards import (
     image_folder_samples,
     list_file_samples,
     synthetic_samples,
     write_shards,
 )
-
-
-class OneLineErrors(argparse.ArgumentParser):
-    """A wrong argument is one line and exit code 2, as in the Hydra entry scripts."""
-
-    def error(self, message: str) -> None:
-        print(f"error: {message}; see --help", file=sys.stderr)
-        sys.exit(2)
 
 
 def positive(text: str) -> int:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
+from cifar_files import write_fake_cifar
 from conftest import TINY_VIT, few_steps
 from vitrepro.data import ImageFolderDataModule
 
@@ -126,26 +127,9 @@ def test_train_reports_real_accuracy(train, tmp_path):
     assert 0.0 <= result.summary()["final"]["val/real_top1"] <= 1.0
 
 
-def write_fake_cifar10(root: Path, per_file: int = 8) -> None:
-    """torchvision's on-disk CIFAR-10 layout with a few random images per batch file."""
-    import pickle
-
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {
-            "data": rng.integers(0, 255, size=(per_file, 3072), dtype=np.uint8),
-            "labels": rng.integers(0, 10, size=per_file).tolist(),
-        }
-        (folder / name).write_bytes(pickle.dumps(batch))
-    meta = {"label_names": [f"class_{i}" for i in range(10)]}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
-
-
 def test_cifar_from_disk_fine_tunes_end_to_end(train, tmp_path):
     data_root = tmp_path / "datasets"
-    write_fake_cifar10(data_root / "cifar10")
+    write_fake_cifar(data_root / "cifar10")
     result = train(
         "data=cifar10",
         f"paths.data_root={data_root}",

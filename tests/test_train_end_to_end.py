@@ -85,7 +85,7 @@ def test_torch_compile_keeps_plain_checkpoint_keys(train):
 
     result = train(*TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none", "compile=true")
     assert result.returncode == 0, result.stderr[-3000:]
-    state = torch.load(result.summary()["checkpoint"], map_location="cpu", weights_only=False)
+    state = torch.load(result.summary()["checkpoint"], map_location="cpu", weights_only=True)
     assert all(k.startswith("model.") for k in state["state_dict"])  # no _orig_mod prefixes
 
 
@@ -98,7 +98,7 @@ def test_fewshot_history_records_every_evaluation_and_survives_a_checkpoint(trai
     assert [point["step"] for point in history] == [2, 4]  # every 2 steps, and at the end
     assert {k: v for k, v in history[-1].items() if k != "step"} == summary["fewshot"]
     (run_dir,) = result.run_dirs()
-    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
     saved = next(v for k, v in state.items() if "FewShotEvaluation" in k)
     # the last checkpoint is written before the final evaluation: it keeps the one before, so
     # a run resumed from it still has its whole curve

@@ -14,13 +14,17 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from vitrepro.models.checkpoints import resolve_checkpoint
+from vitrepro.errors import ConfigError
+from vitrepro.models.checkpoint_files import verify_checkpoint
+from vitrepro.safe_load import load_torch
 
 INTERRUPTED = "interrupted.ckpt"  # written on SIGTERM / Ctrl-C (guards.CheckpointOnInterrupt)
 
 
 def resume_from(resume: str | None, run_dir: Path) -> str | None:
-    """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path."""
+    """``resume=auto``: this run directory's last checkpoint, if there is one; or a given path.
+    The checkpoint is opened with the weights-only loader here, before compute: a refused
+    file is one error line (Lightning's own load is weights-only too: ``train.py``)."""
     if not resume:
         return None
     if resume == "auto":  # the newest of the periodic, on-interrupt and SLURM-requeue ones
@@ -29,8 +33,18 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
         # SLURM plugin saves hpc_ckpt_<n>.ckpt on SIGUSR1 before it requeues the job
         found = [*folder.glob("last*.ckpt"), folder / INTERRUPTED, *run_dir.glob("hpc_ckpt_*.ckpt")]
         found = [path for path in found if path.exists()]
-        return str(max(found, key=lambda p: p.stat().st_mtime_ns)) if found else None
-    return str(resolve_checkpoint(resume, key="resume"))
+        if not found:
+            return None
+        newest = max(found, key=lambda p: p.stat().st_mtime_ns)
+        verify_checkpoint(newest, key="resume")
+        return str(newest)  # the link's name, as the run records it
+    path = verify_checkpoint(resume, key="resume")
+    if path.suffix in (".npz", ".safetensors"):
+        raise ConfigError(
+            "resume", resume, "weights only, no training state; start from them with "
+            "model.pretrained=..., or resume from a run dir or its .ckpt",
+        )  # fmt: skip
+    return str(path)
 
 
 def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
@@ -68,7 +82,7 @@ class RandomStateInCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         kind, keys, position, has_gauss, gauss = np.random.get_state()
-        state = {  # tensors and plain numbers only: Lightning loads with weights_only=True
+        state = {  # tensors and plain numbers only: resumes load with weights_only=True
             "torch": torch.get_rng_state(),
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
             "python": random.getstate(),
@@ -111,7 +125,7 @@ class RunClock(Callback):
 
 def checkpoint_step(path: str | Path) -> int:
     """The optimizer step a Lightning checkpoint was saved at (memory-mapped: no weights read)."""
-    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    state = load_torch(path, "resume", mmap=True)
     return int(state["global_step"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import os
@@ -13,6 +14,14 @@ from typing import Any
 
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
 from vitrepro.errors import ConfigError, JobRequeued, TrainingDivergedError
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """A wrong argument is one line and exit code 2, as in the Hydra entry scripts."""
+
+    def error(self, message: str) -> None:
+        print(f"error: {message}; see --help", file=sys.stderr)
+        sys.exit(2)
 
 
 def drop_wandb_resume_args(argv: list[str]) -> list[str]:

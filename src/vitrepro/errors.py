@@ -22,3 +22,8 @@ class JobRequeued(Exception):  # noqa: N818 - an outcome, not an error
     def __init__(self, message: str, requeued: bool = True) -> None:
         self.requeued = requeued
         super().__init__(message)
+
+
+class RefusedFileError(ConfigError):
+    """A file the weights-only loader refuses: it holds Python objects that would need pickle
+    (and its code execution) to be read; a ``ConfigError`` like any other to the user."""

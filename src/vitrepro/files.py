@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,32 @@ _UMASK = os.umask(0)  # read once at import (os.umask can only be read by settin
 os.umask(_UMASK)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write then rename, so a reader never sees half a file even if the writer is killed."""
+def write_file_atomic(path: str | Path, write: Callable[[str], None]) -> None:
+    """``write(name)`` writes the file under a temporary name beside ``path``, which is then
+    renamed to ``path``: a reader never sees half a file even if the writer is killed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it: readable by the team
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """``text`` to ``path`` through ``write_file_atomic``, flushed to disk before the rename."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_file_atomic(path, write)
 
 
 def save_figure_atomic(figure: Any, path: str | Path, dpi: int = 110) -> None:

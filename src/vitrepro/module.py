@@ -13,6 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vitrepro.performance import prepare_images
+from vitrepro.plain_types import plain
 from vitrepro.schedule import warmup_then_decay, weight_decay_groups
 
 
@@ -41,8 +42,18 @@ class LitClassifier(pl.LightningModule):
         self.recipe = recipe
         self.total_steps = total_steps
         self.channels_last = channels_last
-        # model_config and image_size let src/evaluate.py rebuild the model from a checkpoint.
-        self.save_hyperparameters(ignore=["model"])
+        # model_config and image_size let src/evaluate.py rebuild the model from a checkpoint;
+        # plain types only, so that checkpoints load with the weights-only unpickler.
+        hparams = {
+            "recipe": recipe,
+            "num_classes": num_classes,
+            "total_steps": total_steps,
+            "model_config": model_config,
+            "image_size": image_size,
+            "compile_model": compile_model,
+            "channels_last": channels_last,
+        }
+        self.save_hyperparameters(plain(hparams))
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_loss = MeanMetric()

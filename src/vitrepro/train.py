@@ -189,7 +189,8 @@ def _fit_and_summarise(
             {**config, "git_revision": revision, **params, "forward_flops": flops}
         )
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # weights_only=True: Lightning's default defers to torch and its environment variables
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     if getattr(datamodule, "test_set", None) is not None:  # the test split: once, at the end
         final |= trainer.test(module, datamodule=datamodule, verbose=False)[0]

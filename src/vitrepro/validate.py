@@ -16,7 +16,7 @@ import torch
 from vitrepro.budget import device_count, plan_batch
 from vitrepro.errors import ConfigError
 from vitrepro.models import get_builder
-from vitrepro.models.checkpoints import resolve_checkpoint
+from vitrepro.models.checkpoint_files import verify_checkpoint
 from vitrepro.schema import RunConfig, check_types
 
 
@@ -28,7 +28,7 @@ def _positive(key: str, value: Any) -> None:
 def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
     if model.get("pretrained"):
-        resolve_checkpoint(model["pretrained"])
+        verify_checkpoint(model["pretrained"])  # weights-only: a refused file stops here
     patch = model.get("patch_size")
     if patch is not None and data["image_size"] % patch:
         raise ConfigError(

@@ -3,24 +3,44 @@ and Figure 5), with the image-folder module's transforms; never downloads."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from torch.utils.data import Dataset
 from torchvision import datasets
+from torchvision.datasets import VisionDataset
 from torchvision.transforms import v2
 
+from vitrepro.data.cifar_batches import read_batch
 from vitrepro.data.datamodules import ImageFolderDataModule
 from vitrepro.data.subsets import per_class_subset
 from vitrepro.errors import ConfigError
 
 
 class _CIFARFromDisk:
-    """torchvision's CIFAR reader on its on-disk python format; never downloads.
+    """torchvision's CIFAR dataset on its on-disk python format, with the batch files read by
+    a restricted unpickler (``cifar_batches``): torchvision's own reader unpickles them in
+    full, so its ``__init__`` is replaced here. Never downloads.
 
     The archive's md5 check is replaced by a presence check, so re-packed copies (and the
     tests' small generated ones) load too.
     """
+
+    def __init__(self, root: str, train: bool = True, transform: Any = None, **_: Any) -> None:
+        VisionDataset.__init__(self, root, transform=transform)
+        self.train = train
+        if not self._check_integrity():
+            raise RuntimeError("batch files not found")
+        folder = Path(self.root) / self.base_folder
+        batches = [
+            read_batch(folder / name) for name, _ in (self.train_list if train else self.test_list)
+        ]
+        labels = "labels" if "labels" in batches[0] else "fine_labels"  # CIFAR-10 / CIFAR-100
+        self.data = np.vstack([batch["data"] for batch in batches])
+        self.data = self.data.reshape(-1, 3, 32, 32).transpose((0, 2, 3, 1))  # HWC, as torchvision
+        self.targets = [label for batch in batches for label in batch[labels]]
+        self._load_meta()
 
     def _check_integrity(self) -> bool:
         files = [*self.train_list, *self.test_list]
@@ -30,8 +50,7 @@ class _CIFARFromDisk:
         path = Path(self.root) / self.base_folder / self.meta["filename"]
         if not path.is_file():
             raise RuntimeError(f"{path} not found")
-        with path.open("rb") as handle:
-            self.classes = pickle.load(handle, encoding="latin1")[self.meta["key"]]
+        self.classes = read_batch(path)[self.meta["key"]]
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
 

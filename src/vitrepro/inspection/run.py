@@ -39,7 +39,8 @@ from vitrepro.inspection.plots import (
     plot_position_similarity,
     plot_rollout,
 )
-from vitrepro.models.checkpoints import model_from_checkpoint, resolve_checkpoint
+from vitrepro.models.checkpoint_files import EXPORT_WEIGHTS, resolve_checkpoint
+from vitrepro.models.checkpoints import model_from_checkpoint
 
 ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
 
@@ -52,7 +53,8 @@ def output_dir(checkpoint: str, output: str | None, output_root: str) -> Path:
     path = resolve_checkpoint(checkpoint, key="checkpoint")
     if path.parent.name == "checkpoints" and (path.parent.parent / "summary.json").is_file():
         return path.parent.parent / "inspection"
-    return Path(output_root) / "inspect" / path.stem
+    name = path.parent.name if path.name == EXPORT_WEIGHTS else path.stem  # an export: its folder
+    return Path(output_root) / "inspect" / name
 
 
 def display_name(checkpoint: str, model_cfg: dict[str, Any]) -> str:

@@ -1,21 +1,20 @@
 """Load pre-trained weights into any variant, at any image size and number of classes.
 
-Three sources, one path: each is turned into a state dict of our ``Classifier`` and then
+Every source is turned into a state dict of our ``Classifier`` and then
 adapted to the target model the way the paper fine-tunes (Section 3.2): position embeddings
 are resampled by 2-D interpolation to the new patch grid (``zoom``: bilinear with aligned
 corners, as the official code's ``scipy.ndimage.zoom``; or timm's modes; the
 class-token embedding is kept as is), and the pre-training head is dropped for a fresh
 zero-initialised classifier, or kept when the classes are the same.
 
-- our Lightning checkpoints (``*.ckpt``), or a run directory (its ``checkpoints/last.ckpt``);
-- timm state dicts (``*.pth``, ``*.bin``, ``*.safetensors``) of the same architecture;
+- our Lightning checkpoints, exports, and timm state dicts of the same architecture
+  (``models.checkpoint_files``, read without pickle's code execution);
 - the official google-research/vision_transformer ``*.npz`` files (ViT and R50 hybrids),
-  read by timm's loader for the per-layer key layout.
+  read by timm's loader for the per-layer key layout, without pickle.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +26,19 @@ from timm.models.vision_transformer import _load_weights as load_official_npz
 from torch import nn
 
 from vitrepro.errors import ConfigError
+from vitrepro.models.checkpoint_files import (
+    TORCH_SUFFIXES,
+    read_weights,
+    resolve_checkpoint,
+    run_metadata,
+    verify_checkpoint,
+)
+from vitrepro.safe_load import check_npz
 
 HEAD_PREFIXES = ("pre_logits.", "head.")
 # drop: the paper's fine-tuning head (pre-logits and classifier replaced by a zero-init layer);
 # keep: the checkpoint's head (same classes); features: keep pre-logits, new classifier.
 HEAD_MODES = ("drop", "keep", "features")
-
-
-def resolve_checkpoint(path: str | Path, key: str = "model.pretrained") -> Path:
-    """A file as given, or a run directory's ``checkpoints/last.ckpt``; ``key`` names the option."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise ConfigError(key, path, "no such checkpoint; give a .ckpt/.pth/.npz file or a run dir")
-    if not _looks_like_weights(path):
-        raise ConfigError(
-            key, path, "not a checkpoint (a torch, .npz or .safetensors file); check the path"
-        )
-    return path.resolve()
-
-
-def _looks_like_weights(path: Path) -> bool:
-    """A torch file (a zip archive, or a legacy pickle), an ``.npz`` (a zip archive) or a
-    ``.safetensors`` file (a little-endian header length, then a JSON header), read from its
-    first bytes: a text file or a foreign format is a mistake before any compute."""
-    if zipfile.is_zipfile(path):
-        return True
-    with path.open("rb") as handle:
-        head = handle.read(9)
-    return head[:1] == b"\x80" or (len(head) == 9 and head[8:9] == b"{")
-
-
-def run_metadata(checkpoint: str | Path, key: str = "checkpoint") -> dict[str, Any] | None:
-    """Model config, classes and image size stored in one of our Lightning checkpoints."""
-    path = resolve_checkpoint(checkpoint, key=key)
-    if path.suffix != ".ckpt":
-        return None
-    hparams = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
-    return hparams if hparams.get("model_config") else None
 
 
 def model_from_checkpoint(
@@ -75,9 +48,11 @@ def model_from_checkpoint(
     image_size: int,
     head: str = "features",
 ) -> tuple[nn.Module, int]:
-    """(model, image size) of any checkpoint. Our runs carry their model config, classes and
-    image size; timm and official files take them from the given config (``num_classes``:
-    the classes of the checkpoint's head)."""
+    """(model, image size) of any checkpoint. Our runs and exports carry their model config,
+    classes and image size; timm and official files take them from the given config
+    (``num_classes``: the classes of the checkpoint's head). The file is checked first: a
+    refused one is one error line before anything is built."""
+    verify_checkpoint(checkpoint, key="checkpoint")
     metadata = run_metadata(checkpoint)
     if metadata:
         model_cfg, num_classes = metadata["model_config"], metadata["num_classes"]
@@ -90,35 +65,12 @@ def model_from_checkpoint(
     return build_model(model_cfg, num_classes=num_classes, image_size=image_size), image_size
 
 
-def _from_lightning(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-    return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-
-
-def _from_timm(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state.get("model", state))
-    # timm names its classifier head (ViT) or head.fc (ResNetV2); everything else is ours under
-    # backbone. (timm ViTs have no pre-logits layer.)
-    ours = {}
-    for key, value in state.items():
-        if key.startswith(("head.weight", "head.bias", "head.fc.")):
-            ours["head." + key.rsplit(".", 1)[1]] = value.flatten(1) if value.ndim == 4 else value
-        else:
-            ours["backbone." + key] = value
-    return ours
-
-
 def _from_official_npz(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> dict:
     """Build the model at the checkpoint's own grid, let timm load the npz, take its state."""
     from vitrepro.models.registry import build_model
 
-    weights = np.load(path)
+    check_npz(path, "model.pretrained")  # no Python objects: NumPy never unpickles
+    weights = np.load(path, allow_pickle=False)
     if getattr(model.backbone, "pos_embed", None) is None:
         raise ConfigError(
             "model.position_embedding",
@@ -160,10 +112,8 @@ def read_checkpoint(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> 
     """Any supported checkpoint as a state dict with our key names."""
     if path.suffix == ".npz":
         return _from_official_npz(path, model, model_cfg)
-    if path.suffix == ".ckpt":
-        return _from_lightning(path)
-    if path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
-        return _from_timm(path)
+    if path.suffix in (*TORCH_SUFFIXES, ".safetensors"):
+        return read_weights(path)
     raise ConfigError(
         "model.pretrained",
         path,
