@@ -24,6 +24,12 @@ BAD_INPUTS = {
     "missing-dataset": (["data=imagenet", "paths.data_root=/nonexistent"], "data.root="),
     "missing-shards": (["data=jft_like", "paths.data_root=/nonexistent"], "data.root="),
     "patch-does-not-divide": ([*TINY, "model.patch_size=5"], "model.patch_size=5"),
+    # rules between keys: both keys in the one line
+    "heads-do-not-divide-width": ([*TINY, "model.num_heads=5"], "model.hidden_size=32"),
+    "warmup-longer-than-run": (
+        [*TINY, "recipe.steps=4", "recipe.schedule.warmup_steps=10"],
+        "recipe.steps=4",
+    ),
     "bad-batch": (
         [*TINY, "recipe.global_batch_size=30", "recipe.per_device_batch_size=8"],
         "recipe.global_batch_size=30",
@@ -119,8 +125,9 @@ def test_composition_errors_are_one_line(overrides, key, capsys):
     [
         (["trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0"),
         (["recipe.lrr=0.1"], "+recipe.lrr=0.1"),
+        (["model.num_heads=5"], "model.num_heads=5"),  # timm's assertion, before this rule
     ],
-    ids=["schema", "composition"],
+    ids=["schema", "composition", "rule-between-keys"],
 )
 def test_train_py_prints_one_line_and_leaves_nothing(train, overrides, key):
     result = train(*TINY, *overrides)

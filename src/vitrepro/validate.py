@@ -29,6 +29,14 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
     get_builder(model.get("arch"))
     if model.get("pretrained"):
         verify_checkpoint(model["pretrained"])  # weights-only: a refused file stops here
+    heads, width = model.get("num_heads"), model.get("hidden_size")
+    if isinstance(heads, int) and isinstance(width, int) and heads > 0 and width % heads:
+        raise ConfigError(
+            "model.num_heads",
+            heads,
+            f"does not divide model.hidden_size={width}; choose a head count that divides the "
+            "hidden size (each head takes hidden_size / num_heads dimensions)",
+        )
     patch = model.get("patch_size")
     if patch is not None and data["image_size"] % patch:
         raise ConfigError(
@@ -101,6 +109,13 @@ def _check_class_folders(data: dict[str, Any], root: Path, key: str) -> None:
 def check_recipe(recipe: dict[str, Any]) -> None:
     if not recipe.get("steps") and not recipe.get("epochs"):
         raise ConfigError("recipe.steps", recipe.get("steps"), "set recipe.steps or recipe.epochs")
+    warmup, steps = (recipe.get("schedule") or {}).get("warmup_steps"), recipe.get("steps")
+    if isinstance(warmup, int) and isinstance(steps, int) and warmup > steps:
+        raise ConfigError(
+            "recipe.schedule.warmup_steps",
+            warmup,
+            f"is longer than recipe.steps={steps}; shorten the warmup or train longer",
+        )
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:
