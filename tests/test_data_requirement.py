@@ -50,7 +50,7 @@ def test_images_to_reach_inverts_the_curve_and_a_floor_above_the_target_is_never
 def test_a_vit_that_needs_more_data_has_a_ratio_above_one_with_its_interval():
     vit, cnn = (12.0, 0.4, 0.0), (2.0e3, 1.2, 0.02)
     table = data_requirement(_runs({"vit_micro_p8": vit, "bit_micro": cnn}), "data.num_train",
-                             FAMILIES, [80])  # fmt: skip
+                             FAMILIES, [80], draws=200)  # fmt: skip
     row = table.set_index("quantity").loc["ViT/CNN images to reach 80%"]
     expected = images_to_reach(vit, 0.8) / images_to_reach(cnn, 0.8)
     assert row["value"] == pytest.approx(expected, rel=0.3)
@@ -61,7 +61,7 @@ def test_a_vit_that_needs_more_data_has_a_ratio_above_one_with_its_interval():
 def test_no_crossover_when_the_cnn_is_at_its_ceiling():
     runs = _runs({"vit_micro_p8": (12.0, 0.4, 0.0), "bit_micro": (1e9, 3.0, 0.0)}, noise=0.0)
     runs.loc[runs["model"] == "bit_micro", "value"] = 100.0
-    table = data_requirement(runs, "data.num_train", FAMILIES, [80], ceiling=99.0)
+    table = data_requirement(runs, "data.num_train", FAMILIES, [80], ceiling=99.0, draws=50)
     crossover = table.set_index("quantity").loc["crossover (ViT ahead)"]
     assert crossover["value"] == math.inf and crossover["note"].startswith("none: the CNN")
 
@@ -69,7 +69,7 @@ def test_no_crossover_when_the_cnn_is_at_its_ceiling():
 def test_a_crossover_is_found_where_the_vit_curve_passes_the_cnns():
     # the CNN is better with little data but saturates at 8% error; the ViT keeps improving
     runs = _runs({"vit_micro_p8": (40.0, 0.5, 0.0), "bit_micro": (5.0, 0.4, 0.08)}, noise=0.2)
-    table = data_requirement(runs, "data.num_train", FAMILIES, [85])
+    table = data_requirement(runs, "data.num_train", FAMILIES, [85], draws=200)
     crossover = table.set_index("quantity").loc["crossover (ViT ahead)", "value"]
     solved = (
         40.0 / 0.08
@@ -80,7 +80,7 @@ def test_a_crossover_is_found_where_the_vit_curve_passes_the_cnns():
 def test_too_few_sizes_give_no_table():
     runs = _runs({"vit_micro_p8": (12.0, 0.4, 0.0), "bit_micro": (2e3, 1.2, 0.02)})
     runs = runs[runs["data.num_train"] <= 4500]
-    assert data_requirement(runs, "data.num_train", FAMILIES, [80]).empty
+    assert data_requirement(runs, "data.num_train", FAMILIES, [80], draws=10).empty
 
 
 def _curve(losses: list[float]) -> list[dict[str, float]]:

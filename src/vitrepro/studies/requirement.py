@@ -80,6 +80,7 @@ def data_requirement(
     accuracies: list[float],
     ceiling: float = 99.0,
     seed: int = 0,
+    draws: int = BOOTSTRAP,
 ) -> pd.DataFrame:
     """Rows of (quantity, family, value, ci_low, ci_high, note): the fitted power law per family
     (``families``: {"cnn": model, "vit": model}), the images each needs to reach each of
@@ -110,7 +111,7 @@ def data_requirement(
             out[role] = fit_power_law(sizes[role], 1.0 - means)
         return out
 
-    point, boot = fits(False), [fits(True) for _ in range(BOOTSTRAP)]
+    point, boot = fits(False), [fits(True) for _ in range(draws)]
     rows = []
     for role, model in families.items():
         a, b, c = point[role]
