@@ -302,7 +302,7 @@ def test_a_user_error_stops_the_study_at_its_first_run(tmp_path, monkeypatch, ca
     for key, value in clean_env(tmp_path).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("VITREPRO_DATA", str(tmp_path / "no_datasets"))
-    args = ["fig4", "--profile", "full", "--output", str(tmp_path / "out")]
+    args = ["fig4", "--profile", "full", "--output", str(tmp_path / "out"), "--jobs", "1"]
     assert main([*args, "--results", str(tmp_path / "results")]) == 1
     err = capsys.readouterr().err
     assert "data.root=" in err and "no_datasets/jft_like" in err and "stopping the study" in err

@@ -91,8 +91,13 @@ def _continue_csv(logger: CSVLogger, fields: list[str], rows: list[dict]) -> Non
     writer.metrics_keys = sorted(fields)
 
 
-def finish_loggers(loggers: list, failed: bool = False) -> None:
-    """End each W&B run, so the next run in the same process (Hydra multirun) starts its own."""
+def finish_loggers(loggers: list, failed: bool = False, summary: dict | None = None) -> None:
+    """End each W&B run, so the next run in the same process (Hydra multirun) starts its own;
+    a finished run (its ``summary``) first logs its checkpoints as model artifacts."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            if summary and not failed:
+                from vitrepro.artifacts import log_model_artifacts
+
+                log_model_artifacts(logger, summary, Path(summary["run_dir"]))
             logger.experiment.finish(exit_code=1 if failed else 0)

@@ -142,7 +142,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     except BaseException:
         finish_loggers(loggers, failed=True)
         raise
-    finish_loggers(loggers)
+    finish_loggers(loggers, summary=summary)  # a finished run's model artifacts first
     return summary
 
 

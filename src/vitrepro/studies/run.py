@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vitrepro.artifacts import log_study
 from vitrepro.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT, write_text_atomic
 from vitrepro.performance import study_layout, threads_per_process
@@ -138,6 +139,19 @@ def write_results(
     return out_dir / f"{stem}.png"
 
 
+def log_study_outputs(study: dict, label: str, results: Path, output: Path) -> Path:
+    """The files ``write_results`` wrote, as one W&B run of job type ``study``
+    (``vitrepro.artifacts.log_study``), kept under ``<output>/studies/wandb``."""
+    stem = f"{study['name']}_{label}"
+    tables = {
+        path.stem.removeprefix(stem).strip("_") or "results": pd.read_csv(path)
+        for path in sorted(results.glob(f"{stem}*.csv"))
+    }
+    figures = sorted(results.glob(f"{stem}*.png"))
+    config = {"study": study["name"], "profile": label, "title": study["title"]}
+    return log_study(stem, tables, figures, output / "studies", config)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -184,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                 pools = Path(args.results) / POOLS.name  # committed runs beside the results
                 kept = None if args.rehearse else pools / study_dir.parent.name / study_dir.name
                 jobs = args.jobs or study_layout()
-                print(f"layout: {jobs} runs at a time, {threads_per_process(jobs)} thread(s) each")
                 launch = REHEARSAL if args.rehearse else Launch(args.launcher, jobs, committed=kept)
+                threads = threads_per_process(launch.jobs * launch.tasks)
+                print(f"layout: {launch.jobs} job(s) at a time, {launch.tasks} process(es) a job, "
+                      f"{threads} thread(s) each")  # fmt: skip
                 failed = run_grid(points, study_dir, launch)
             records = local_records(study_dir / p.slug for p in points)
     except ConfigError as error:
@@ -193,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = Path(args.results) / study["name"]
     figure = write_results(study, args.profile, records, results, label)
+    if os.environ.get("WANDB_MODE") != "disabled":  # the tables and figures as a W&B run
+        where = log_study_outputs(study, label, results, Path(args.output))
+        print(f"W&B study run {where}")
     print(f"{len(records)} of {len(points)} runs collected; figure {figure}")
     if failed:
         print(f"{len(failed)} runs failed; rerun the same command to retry them", file=sys.stderr)
