@@ -48,6 +48,7 @@ PARAMS_WITHOUT_HEAD = {
     "vit_s32": (22_493_952, "vit_small_patch32_224"),
     "vit_ti16": (5_524_416, "vit_tiny_patch16_224"),
     "vit_micro_p4": (458_592, None),
+    "vit_micro_p8": (467_808, None),  # p4 + 8x8 patch weights - 48 position embeddings
     "vit_s4": (21_338_496, None),
     "vit_tiny_p4": (808_064, None),
     "vit_tiny_p8": (820_352, None),  # p4 + 8x8 patch weights - 48 position embeddings

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import pytest
+import torch
 
 from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, run_script
 from vitrepro import record
+from vitrepro.errors import ConfigError
 
 SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
 
@@ -117,11 +120,32 @@ def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
         tmp_path / "hpc_ckpt_1.ckpt",  # Lightning's SLURM requeue checkpoint
     ]
     for age, path in enumerate(reversed(paths)):
-        path.write_bytes(b"")
+        torch.save({"global_step": age}, path)
         os.utime(path, (1000 - age, 1000 - age))
         assert resume_from("auto", tmp_path) == str(paths[-1])
     os.utime(paths[0], (2000, 2000))
     assert resume_from("auto", tmp_path) == str(paths[0])
+
+
+@pytest.mark.parametrize("damage", ["zero-byte", "truncated", "text"])
+def test_resume_auto_skips_a_damaged_newest_checkpoint_with_one_warning(tmp_path, damage, caplog):
+    from vitrepro.checkpointing import resume_from
+
+    (tmp_path / "checkpoints").mkdir()
+    older, newest = tmp_path / "checkpoints" / "interrupted.ckpt", tmp_path / "hpc_ckpt_2.ckpt"
+    torch.save({"global_step": 3, "weights": torch.zeros(1000)}, older)
+    whole = older.read_bytes()
+    damage = {"zero-byte": b"", "truncated": whole[: len(whole) // 2], "text": b"oops"}[damage]
+    newest.write_bytes(damage)
+    os.utime(older, (1000, 1000))
+    os.utime(newest, (2000, 2000))
+    with caplog.at_level(logging.WARNING):
+        assert resume_from("auto", tmp_path) == str(older)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(newest) in warning and "\n" not in warning
+    older.write_bytes(damage)  # none loadable: the run stops, it does not start over
+    with pytest.raises(ConfigError, match="no loadable checkpoint"):
+        resume_from("auto", tmp_path)
 
 
 def test_glyph_runs_score_their_held_out_test_split_after_training(train):

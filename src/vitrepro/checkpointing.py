@@ -4,6 +4,7 @@ position (``data/order.py``)."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from vitrepro.errors import ConfigError
+from vitrepro.errors import ConfigError, RefusedFileError
 from vitrepro.models.checkpoint_files import verify_checkpoint
 from vitrepro.safe_load import load_torch
 
+log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted.ckpt"  # written on SIGTERM / Ctrl-C (guards.CheckpointOnInterrupt)
 
 
@@ -35,9 +37,7 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
         found = [path for path in found if path.exists()]
         if not found:
             return None
-        newest = max(found, key=lambda p: p.stat().st_mtime_ns)
-        verify_checkpoint(newest, key="resume")
-        return str(newest)  # the link's name, as the run records it
+        return str(_newest_loadable(found, run_dir))  # the link's name, as the run records it
     path = verify_checkpoint(resume, key="resume")
     if path.suffix in (".npz", ".safetensors"):
         raise ConfigError(
@@ -45,6 +45,25 @@ def resume_from(resume: str | None, run_dir: Path) -> str | None:
             "model.pretrained=..., or resume from a run dir or its .ckpt",
         )  # fmt: skip
     return str(path)
+
+
+def _newest_loadable(found: list[Path], run_dir: Path) -> Path:
+    """The newest checkpoint that loads; a damaged one (truncated, empty, not a torch file) is
+    skipped with one warning line. A file the weights-only loader refuses is never skipped
+    (``RefusedFileError``), and with none loadable the run stops rather than start over."""
+    for path in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        try:
+            verify_checkpoint(path, key="resume")
+        except RefusedFileError:
+            raise
+        except ConfigError as error:
+            log.warning(f"resume=auto: skipped {error}")
+            continue
+        return path
+    raise ConfigError(
+        "resume", "auto", f"no loadable checkpoint in {run_dir}; to start over, delete its "
+        "checkpoints or give another run directory",
+    )  # fmt: skip
 
 
 def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bool) -> list:
