@@ -51,18 +51,35 @@ def experiment_choices(name: str) -> tuple[tuple[str, str], ...]:
     return tuple((k, str(v)) for k, v in choices.items() if k in GROUPS and v is not None)
 
 
-def point_params(point: GridPoint) -> dict:
-    """What a point's run is given: its experiment's groups, then its own arguments."""
+@functools.cache
+def composed_values(args: tuple[str, ...], keys: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
+    """The values of dotted config ``keys`` in the run config a point's arguments compose."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", [*args, "paths.run_dir=x"])
+    return tuple((key, OmegaConf.select(cfg, key)) for key in keys)
+
+
+def point_params(point: GridPoint, axes: tuple[str, ...] = ()) -> dict:
+    """What a point's run is given: its experiment's groups, then its own arguments; ``axes``:
+    also these config values of its composed run (a study axis its experiment fixes)."""
     params = dict(point.params)
     if "experiment" not in params:
         return params
-    return dict(experiment_choices(params["experiment"])) | params
+    params = dict(experiment_choices(params["experiment"])) | params
+    missing = tuple(a for a in axes if a not in params and a not in GROUPS and a != "step")
+    return dict(composed_values(tuple(point.args), missing)) | params if missing else params
 
 
-def fabricate_summary(run_dir: Path, point: GridPoint, metrics: list[str], value: float) -> None:
-    """A finished run's summary.json as src/train.py writes it, for the fields studies read."""
+def fabricate_summary(
+    run_dir: Path, point: GridPoint, metrics: list[str], value: float, axes: tuple[str, ...] = ()
+) -> None:
+    """A finished run's summary.json as src/train.py writes it, for the fields studies read
+    (``axes``: the study's axes, with their values from the composed run where fixed)."""
     config: dict = {"choices": {}, "transfer": {}}
-    for key, val in point_params(point).items():
+    for key, val in point_params(point, axes).items():
         if key in GROUPS:
             config["choices"][key] = val
         else:
@@ -103,7 +120,7 @@ def test_every_grid_value_has_a_paper_label(study_name, profile):
     study = load_study(study_name, profile)
     spec = study["profiles"][profile]
     for point in study_points(spec):
-        params = point_params(point)
+        params = point_params(point, tuple(series_axes(spec)))
         for axis in series_axes(spec):
             assert str(params[axis]) in map(str, spec["labels"][axis]), (axis, params[axis])
         if spec["x_axis"] in params and spec["x_axis"] in spec["labels"]:
@@ -116,7 +133,10 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     spec = study["profiles"][profile]
     points = study_points(spec)
     for i, point in enumerate(points):
-        fabricate_summary(tmp_path / "runs" / point.slug, point, spec["metric"], 0.01 * (i + 1))
+        axes = (*series_axes(spec), spec["x_axis"])
+        fabricate_summary(
+            tmp_path / "runs" / point.slug, point, spec["metric"], 0.01 * (i + 1), axes
+        )
     (tmp_path / "runs" / "unfinished").mkdir()
     (tmp_path / "runs" / "unfinished" / "summary.json").write_text('{"status": "running"}')
     records = local_records(sorted((tmp_path / "runs").iterdir()))
@@ -137,6 +157,7 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     group = [*series_axes(spec), "x", *(["step"] if spec["x_axis"] == "step" else [])]
     assert len(rows) == len(table.groupby(group))
     seeds = len({dict(p.params).get("seed") for p in points})
+    seeds = 1 if "seed" in series_axes(spec) else seeds  # each seed its own series (the pilot)
     assert all(row.split(" | ")[4] == str(seeds) for row in rows)
 
 
