@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,9 @@ def images_to_reach(params: tuple[float, float, float], accuracy: float) -> floa
     return float((a / (target - c)) ** (1.0 / b))
 
 
-def crossover(cnn: tuple[float, float, float], vit: tuple[float, float, float], start: float):
+def crossover(
+    cnn: tuple[float, float, float], vit: tuple[float, float, float], start: float
+) -> float:
     """The smallest size at or above ``start`` where the ViT's fitted error falls below the
     CNN's (``inf`` when it does not by ``CROSSOVER_LIMIT`` images)."""
     grid = np.geomspace(start, CROSSOVER_LIMIT, 2000)
@@ -150,7 +153,9 @@ def _ratio(vit: float, cnn: float) -> float:
     return vit / cnn if cnn > 0 else math.inf
 
 
-def _row(quantity: str, family: str, value: float, samples: list[float], largest: float | None):
+def _row(
+    quantity: str, family: str, value: float, samples: list[float], largest: float | None
+) -> dict[str, Any]:
     """One quantity with its bootstrap interval; ``inf`` stands for "not reached", and the
     share of bootstrap draws that never reach it is said in the note."""
     samples = [s for s in samples if not math.isnan(s)]
