@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from test_studies import fabricate_summary
+from study_records import fabricate_summary
 from vitrepro import record
 from vitrepro.studies.collect import local_records, study_table
 from vitrepro.studies.grid import GridPoint
