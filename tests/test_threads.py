@@ -3,11 +3,13 @@ SLURM tasks and the study runner's jobs; DataLoader workers keep PyTorch's one t
 
 from __future__ import annotations
 
+import platform
+import sys
 from pathlib import Path
 
 import pytest
 
-from vitrepro.performance import cpu_threads, threads_per_process
+from vitrepro.performance import cpu_threads, keep_freed_memory, threads_per_process
 from vitrepro.studies.grid import GridPoint
 from vitrepro.studies.jobs import Job, Launch, environment
 
@@ -66,3 +68,13 @@ def test_a_study_runs_one_process_per_gpu_else_per_usable_core():
     assert study_layout(gpus=0) == cores
     assert study_layout(gpus=4) == 4
     assert threads_per_process(study_layout(gpus=0), cores=cores) == 1
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_glibc_takes_both_memory_settings():
+    try:
+        assert keep_freed_memory(True)
+    finally:
+        assert keep_freed_memory(False)

@@ -188,6 +188,7 @@ class Performance(_Group):
     persistent_workers: StrictBool = True
     prefetch_factor: Positive | None = None
     threads: Positive | Literal["auto"] = "auto"
+    keep_freed_memory: StrictBool = True
 
 
 class Paths(_Group):

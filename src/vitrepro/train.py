@@ -31,7 +31,7 @@ from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
 from vitrepro.models import build_model
 from vitrepro.module import LitClassifier
-from vitrepro.performance import DEFAULTS, cpu_threads, prepare_model
+from vitrepro.performance import DEFAULTS, cpu_threads, keep_freed_memory, prepare_model
 from vitrepro.rehearsal import computed
 from vitrepro.requeue import lightning_plugins
 from vitrepro.throughput import Throughput
@@ -99,6 +99,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     batch = plan_batch(config["recipe"], config["trainer"])
     performance = {**DEFAULTS, **(config.get("performance") or {})}
     torch.set_num_threads(cpu_threads(performance["threads"], config["trainer"]))
+    keep_freed_memory(bool(performance["keep_freed_memory"]))
     datamodule = build_datamodule(
         config["data"], batch_size=batch.per_device, performance=performance
     )

@@ -36,7 +36,7 @@ from vitrepro.files import CONF_DIR
 from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
 from vitrepro.module import LitClassifier, build_optimizer
-from vitrepro.performance import DEFAULTS, prepare_images, prepare_model
+from vitrepro.performance import DEFAULTS, keep_freed_memory, prepare_images, prepare_model
 
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 
@@ -123,6 +123,7 @@ def _fresh_model(
     torch.manual_seed(0)  # the same initial weights on both sides
     model = build_model(model_cfg, case.num_classes, case.image_size)
     switches = {**DEFAULTS, **(performance or {})}
+    keep_freed_memory(bool(switches["keep_freed_memory"]))
     return prepare_model(model, switches["channels_last"], switches["fused_attention"])
 
 
