@@ -96,3 +96,17 @@ def test_a_loss_is_flat_when_its_last_tenth_is_within_the_tolerance():
     assert not loss_flattened(near_zero, 0.05)[0]
     assert loss_flattened(near_zero, 0.05, absolute=0.01)[0]
     assert not loss_flattened(_curve([1.0, 1.0]), 0.05)[0]  # too short to tell
+
+
+@pytest.mark.parametrize("study", ["fig3", "fig4"])
+def test_the_pool_runs_the_competence_bar_first_a_pair_of_families_at_a_time(study):
+    from vitrepro.studies.run import load_study, study_points
+
+    points = study_points(load_study(study, "tiny")["profiles"]["tiny"])
+    params = [dict(p.params) for p in points]
+    assert len(params) == 24 and len({p.slug for p in points}) == 24
+    # Every seed at the largest size before any other size; the two families side by side.
+    assert {p["pretraining"] for p in params[:6]} == {"glyphs_37k5"}
+    assert [p["model"] for p in params[:2]] == ["vit_micro_p8", "bit_micro"]
+    assert [p["seed"] for p in params[:6]] == [0, 0, 1, 1, 2, 2]
+    assert params[6]["pretraining"] == "glyphs_1k5"  # then the smallest: the other end of the gap

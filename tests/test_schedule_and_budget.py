@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import math
+
 import pytest
 
+from study_records import composed_values
 from vitrepro.budget import plan_batch, total_steps
 from vitrepro.errors import ConfigError
+from vitrepro.files import PROJECT_ROOT
 from vitrepro.models import build_model
 from vitrepro.schedule import warmup_then_decay, weight_decay_groups
 
@@ -63,3 +68,33 @@ def test_epochs_convert_to_optimizer_steps():
     steps = total_steps({"epochs": 7, "global_batch_size": 4096, "steps": None}, 303_000_000)
     assert steps == 517_823
     assert total_steps({"steps": 1000, "global_batch_size": 8}, 10) == 1000
+
+
+def test_table3_rule_gives_fewer_epochs_to_larger_sets():
+    rule = {"steps": 15000, "at_num_train": 37500, "exponent": 0.3}
+    recipe = {"steps": None, "steps_scaling": rule, "global_batch_size": 64}
+    steps = [total_steps(recipe, n) for n in (1500, 4500, 12000, 37500)]
+    assert steps == [5711, 7940, 10657, 15000]  # more steps, fewer epochs, on larger sets
+    epochs = [s * 64 / n for s, n in zip(steps, (1500, 4500, 12000, 37500), strict=True)]
+    assert epochs == sorted(epochs, reverse=True)
+    assert total_steps({**recipe, "steps": 7}, 1500) == 7  # a fixed count still wins
+
+
+def test_the_tiny_studies_exponent_is_table3s():
+    # Table 3: 300 epochs of ImageNet (1.3M images), 90 of ImageNet-21k (14M), 7 of JFT-300M
+    # (303M); the images seen against the set's size, least squares in log-log.
+    epochs = {}
+    with (PROJECT_ROOT / "src/vitrepro/paper/table3_pretrain_hparams.csv").open() as table:
+        for row in csv.DictReader(table):
+            if row["models"] == "ViT-B/{16;32}" or row["models"] == "ViT-*":
+                epochs[row["dataset"]] = float(row["epochs"])
+    sizes = {"ImageNet": 1.3e6, "ImageNet-21k": 14e6, "JFT-300M": 303e6}
+    x = [math.log(sizes[d]) for d in sizes]
+    y = [math.log(sizes[d] * epochs[d]) for d in sizes]
+    mx, my = sum(x) / 3, sum(y) / 3
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sum(
+        (a - mx) ** 2 for a in x
+    )
+    key = "recipe.steps_scaling.exponent"
+    ((_, exponent),) = composed_values(("experiment=study/data_requirement_tiny",), (key,))
+    assert exponent == pytest.approx(slope, abs=0.005)

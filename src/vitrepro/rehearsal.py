@@ -70,6 +70,8 @@ def stand_in(config: dict[str, Any]) -> dict[str, Any]:
     config["model"] = _small_model(model)
     if recipe.get("steps"):
         recipe["steps"] = max(2, recipe["steps"] // STEP_SCALE)
+    elif recipe.get("steps_scaling"):  # the real run's steps, shrunk as a fixed count
+        recipe["steps"], recipe["steps_scaling"] = max(2, real_steps // STEP_SCALE), None
     recipe["global_batch_size"], recipe["per_device_batch_size"] = BATCH, None
     recipe["resolution"] = size
     steps = total_steps(recipe, config["data"]["num_train"])

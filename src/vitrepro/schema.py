@@ -118,6 +118,14 @@ class Schedule(_Group):
     end_factor: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
+class StepsScaling(_Group):
+    """``recipe.steps_scaling``: Table 3's fewer epochs on larger sets (``budget.scaled_steps``)."""
+
+    steps: Positive
+    at_num_train: Positive
+    exponent: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class Recipe(_Group):
     name: str
     optimizer: Optimizer
@@ -125,6 +133,7 @@ class Recipe(_Group):
     global_batch_size: Positive
     per_device_batch_size: Positive | None = None
     steps: Positive | None = None
+    steps_scaling: StepsScaling | None = None
     epochs: PositiveNumber | None = None
     grad_clip_norm: PositiveNumber | None = None
     loss: Literal["softmax_xent", "sigmoid_xent"] = "softmax_xent"

@@ -107,8 +107,10 @@ def _check_class_folders(data: dict[str, Any], root: Path, key: str) -> None:
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
-    if not recipe.get("steps") and not recipe.get("epochs"):
-        raise ConfigError("recipe.steps", recipe.get("steps"), "set recipe.steps or recipe.epochs")
+    if not recipe.get("steps") and not recipe.get("epochs") and not recipe.get("steps_scaling"):
+        raise ConfigError(
+            "recipe.steps", recipe.get("steps"), "set recipe.steps, steps_scaling or epochs"
+        )
     warmup, steps = (recipe.get("schedule") or {}).get("warmup_steps"), recipe.get("steps")
     if isinstance(warmup, int) and isinstance(steps, int) and warmup > steps:
         raise ConfigError(

@@ -72,3 +72,23 @@ def with_seeds(points: list[GridPoint], seeds: int, first: int = 0) -> list[Grid
             params = tuple(sorted([*fixed, ("seed", seed)]))
             out.append(GridPoint(params, tuple(sorted(varying))))
     return out
+
+
+def in_run_order(points: list[GridPoint], order: dict[str, list[Any]] | None) -> list[GridPoint]:
+    """``points`` sorted by ``order`` (a study profile's ``run_order``): axes by priority, each
+    with its values in the order to run, so that the runs a figure needs first (its competence
+    bar at the largest size) finish first; values it does not list go last, ties keep the grid's
+    order."""
+    if not order:
+        return points
+
+    def key(point: GridPoint) -> tuple[int, ...]:
+        params = dict(point.params)
+        ranks = []
+        for axis, values in order.items():
+            listed = [str(v) for v in values]
+            value = str(params.get(axis))
+            ranks.append(listed.index(value) if value in listed else len(listed))
+        return tuple(ranks)
+
+    return sorted(points, key=key)

@@ -27,7 +27,7 @@ from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.committed import POOLS
 from vitrepro.studies.curves_figure import draw_curves
 from vitrepro.studies.figures import render
-from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep, with_seeds
+from vitrepro.studies.grid import GridPoint, expand_grid, in_run_order, load_sweep, with_seeds
 from vitrepro.studies.jobs import Launch, run_grid
 from vitrepro.studies.requirement import data_requirement, requirement_text
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
@@ -52,10 +52,11 @@ def study_points(
 ) -> list[GridPoint]:
     """Every run of the profile's sweep, or of its sweeps one after another (Figure 8 varies
     one model dimension per sweep); ``seeds``: each once per seed from ``first_seed`` instead
-    of the sweep's own seeds."""
+    of the sweep's own seeds; in the profile's ``run_order`` where it gives one."""
     sweeps = profile["sweep"] if isinstance(profile["sweep"], list) else [profile["sweep"]]
     points = [p for sweep in sweeps for p in expand_grid(load_sweep(PROJECT_ROOT / sweep))]
-    return with_seeds(points, seeds, first_seed) if seeds else points
+    points = with_seeds(points, seeds, first_seed) if seeds else points
+    return in_run_order(points, profile.get("run_order"))
 
 
 # The paper-scale rehearsal (``--rehearse``, ``make rehearse``): every full-profile run with
