@@ -7,11 +7,15 @@ mistake reaches the user as one line and exit code 2.
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY_DATA, TINY_VIT, run_script
+from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
 from vitrepro.cli import check_overrides
 from vitrepro.errors import ConfigError
 from vitrepro.train import check_before_compute
@@ -189,3 +193,38 @@ def test_every_entry_script_reports_a_bad_value_in_one_line(script, args, key, t
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and key in line
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for key in ("hydra.run.dir", "paths.output_dir"):
+        with pytest.raises(SystemExit) as stopped:
+            check_overrides(ROOT / "conf", "train", [*TINY, f"{key}={afile}/run"])
+        assert stopped.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"error: {key}=") and "is a file, not a folder" in line
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_checkpoint(tmp_path):
+    # A file-size limit (RLIMIT_FSIZE) fails every write past 64 KiB with EFBIG, as a full disk
+    # fails it with ENOSPC: the first checkpoint cannot be written.
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "src/train.py", *TINY, "model.hidden_size=64", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env={**clean_env(tmp_path), "WANDB_MODE": "disabled"},
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    (line,) = [x for x in proc.stderr.strip().splitlines() if x.startswith("error: ")]
+    assert "File too large" in line and "hydra.run.dir" in line and "Traceback" not in proc.stderr
+    left = {p.name for p in run_dir.rglob("*") if p.is_file()}
+    assert not any(name.endswith(".ckpt") for name in left), left  # no half-written checkpoint
+    assert "summary.json" not in left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import os
 import shutil
@@ -14,6 +15,9 @@ from typing import Any
 
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
 from vitrepro.errors import ConfigError, JobRequeued, TrainingDivergedError
+
+# A full disk, a quota, a file-size limit, a read-only or forbidden output directory.
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -41,7 +45,7 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
     overrides = [arg for arg in argv if not arg.startswith("hydra.")]
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides)
     except HydraException as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -51,6 +55,27 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
         if options:  # "'model':\n\tbit_r101x1\n\t..." -> choose one of bit_r101x1, ...
             text += " choose one of " + ", ".join(options.split()[1:])
         print(f"error: {text}", file=sys.stderr)
+        sys.exit(2)
+    run_dirs = [arg.partition("=")[2] for arg in argv if arg.startswith("hydra.run.dir=")]
+    output = cfg.get("paths", {}).get("output_dir") if hasattr(cfg, "get") else None
+    key, where = ("hydra.run.dir", run_dirs[-1]) if run_dirs else ("paths.output_dir", output)
+    if where:
+        _check_writable(key, Path(str(where)))
+
+
+def _check_writable(key: str, path: Path) -> None:
+    """The run directory can be made: its nearest existing ancestor is a writable folder
+    (Hydra makes it before any of our code runs, and its failure is a traceback)."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    if problem:
+        print(f"error: {key}={path}: {problem}; choose a folder you can write to", file=sys.stderr)
         sys.exit(2)
 
 
@@ -91,6 +116,16 @@ def exit_on_user_error(
                 raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(3)
+        except OSError as error:
+            if error.errno not in STORAGE_ERRORS or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            run_dir = cfg.get("paths", {}).get("run_dir") if hasattr(cfg, "get") else None
+            where = error.filename or run_dir or "the run directory"
+            advice = ("free space there or give the run another directory (hydra.run.dir=DIR); "
+                      "checkpoints and summary.json are written whole or not at all, so "
+                      "resume=auto can continue")  # fmt: skip
+            print(f"error: could not write {where}: {error.strerror}; {advice}", file=sys.stderr)
+            sys.exit(1)
         except ConfigError as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
