@@ -5,9 +5,11 @@ pre-trains. Once it has finished, every fine-tune it asks for (its ``transfer`` 
 in ``<pool>/<point>/transfer/<name>``, started in a clean environment (no rendezvous, SLURM or
 W&B-agent variables of the parent: ``vitrepro.transfer.child_environment``), with its W&B run a
 ``finetune`` job grouped under the parent's. When the last one has finished, the results join
-the parent's record. Locally a job is a process (or, rehearsing, ``tasks`` processes started as
-``srun`` starts them); with ``launcher="slurm"`` a one-run Hydra multirun through the submitit
-launcher (``conf/hydra/launcher/slurm.yaml``), which waits for the SLURM job.
+the parent's record. Every job runs under a claim file (``studies.claims``), so launchers that
+share a pool run each job once. Locally a job is a process (or, rehearsing, ``tasks``
+processes started as ``srun`` starts them); with ``launcher="slurm"`` a one-run Hydra multirun
+through the submitit launcher (``conf/hydra/launcher/slurm.yaml``), which waits for the SLURM
+job.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from vitrepro import record
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.loggers import WANDB_ID_FILE
 from vitrepro.performance import threads_per_process
-from vitrepro.studies import committed
+from vitrepro.studies import claims, committed
 from vitrepro.studies.grid import GridPoint
 from vitrepro.transfer import child_command, child_environment, transfer_result
 
 TRAIN = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
 _job_ids = itertools.count(4000)  # SLURM job ids of rehearsed jobs (each its own rendezvous port)
+CLAIM_POLL_S = 5.0  # how often a job another launcher holds is looked at again
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,30 @@ def _wait_for_tasks(tasks: list[subprocess.Popen]) -> int:
     return first_failure or max(abs(task.returncode) for task in tasks)
 
 
+def _still_needed(job: Job, launch: Launch) -> bool:
+    """Whether a job has yet to run: another launcher may have finished it meanwhile."""
+    if job.transfer is None:
+        return record.finished(job.run_dir) is None
+    parent = job.run_dir.parent.parent
+    return any(j.run_dir == job.run_dir for j in transfer_jobs(job.point, parent, launch))
+
+
 def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
-    """Run one job to its end; its output goes to ``<log_dir>/<job name>.log``."""
+    """Run one job to its end under its claim (``studies.claims``: a job another launcher
+    holds is waited for, then run only if it is still needed); its output goes to
+    ``<log_dir>/<job name>.log``."""
+    claim, started = claims.claim_path(log_dir, job.name), time.time()
+    while not claims.acquire(claim):
+        time.sleep(CLAIM_POLL_S)
+    try:
+        if not _still_needed(job, launch):
+            return job, 0, time.time() - started
+        return _run_claimed(job, log_dir, launch)
+    finally:
+        claims.release(claim)
+
+
+def _run_claimed(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
     log_dir.mkdir(parents=True, exist_ok=True)
     env, started = environment(job, launch), time.time()
     with open(log_dir / f"{job.name}.log", "a") as log:
@@ -219,6 +244,7 @@ def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[s
     with ThreadPoolExecutor(max_workers=max(1, launch.jobs)) as pool:
         while True:
             while not stop and pending and len(running) < max(1, launch.jobs):
+                _free_job_first(pending, log_dir)
                 job = pending.popleft()
                 print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
                 running.add(pool.submit(run_job, job, log_dir, launch))
@@ -240,6 +266,14 @@ def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[s
                     print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
                     stop = True
     return failed
+
+
+def _free_job_first(pending: deque[Job], log_dir: Path) -> None:
+    """Rotate ``pending`` so that a job no other launcher holds comes first, if there is one."""
+    for _ in range(len(pending)):
+        if not claims.held_by_another(claims.claim_path(log_dir, pending[0].name)):
+            return
+        pending.rotate(-1)
 
 
 def _next_jobs(job: Job, launch: Launch) -> list[Job]:
