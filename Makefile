@@ -20,7 +20,7 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) $(if $(JOBS),--jobs $(JOBS)
 
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
-.PHONY: help install train test test-fast lint format clean bench bench-tables inspect \
+.PHONY: help install train test test-fast fuzz lint format clean bench bench-tables inspect \
         reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning reproduce-relational
 
 help: ## list the targets
@@ -83,6 +83,10 @@ test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytes
 
 test-fast: install ## the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+FUZZ_EXAMPLES ?= 500
+fuzz: install ## fuzz src/train.py with hypothesis: FUZZ_EXAMPLES draws a tier (CI runs a few)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 bench: install ## training, MFU, data, few-shot speed vs baselines; table + JSON (BENCH_ARGS=--profile tiny|cpu|gpu)
 	$(BIN)/python -m vitrepro.bench $(BENCH_ARGS)

@@ -113,8 +113,12 @@ def test_bad_input_is_one_error_naming_the_key(overrides, key):
 
 @pytest.mark.parametrize(
     "overrides,key",
-    [(["recipe.lrr=0.1"], "+recipe.lrr=0.1"), (["model=vit_b99"], "model/vit_b99")],
-    ids=["misspelt-key", "unknown-model"],
+    [
+        (["recipe.lrr=0.1"], "+recipe.lrr=0.1"),
+        (["model=vit_b99"], "model/vit_b99"),
+        (["transfer=0"], "transfer"),  # found by tests/test_fuzz.py: Hydra's ValueError
+    ],
+    ids=["misspelt-key", "unknown-model", "group-option-not-a-name"],
 )
 def test_composition_errors_are_one_line(overrides, key, capsys):
     with pytest.raises(SystemExit) as stopped:

@@ -41,12 +41,14 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     overrides = [arg for arg in argv if not arg.startswith("hydra.")]
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
-    except HydraException as error:
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        # ValueError: Hydra's own for a group option that is not a name (``transfer=0``)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         message = str(error).split("Config search path")[0]  # Hydra's search path: noise here
@@ -54,6 +56,10 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
         text = " ".join(head.split())
         if options:  # "'model':\n\tbit_r101x1\n\t..." -> choose one of bit_r101x1, ...
             text += " choose one of " + ", ".join(options.split()[1:])
+        keys = [arg.partition("=")[0].lstrip("+~") for arg in overrides]
+        if not any(key and key in text for key in keys):  # name the override Hydra did not
+            culprit = _first_failing(config_dir, config_name, overrides)
+            text = f"{culprit}: {text}" if culprit else text
         print(f"error: {text}", file=sys.stderr)
         sys.exit(2)
     run_dirs = [arg.partition("=")[2] for arg in argv if arg.startswith("hydra.run.dir=")]
@@ -61,6 +67,19 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
     key, where = ("hydra.run.dir", run_dirs[-1]) if run_dirs else ("paths.output_dir", output)
     if where:
         _check_writable(key, Path(str(where)))
+
+
+def _first_failing(config_dir: Path, config_name: str, overrides: list[str]) -> str | None:
+    """The first override that fails to compose on its own (for an error that names none)."""
+    from hydra import compose, initialize_config_dir
+
+    for override in overrides:
+        try:
+            with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+                compose(config_name, overrides=[override])
+        except Exception:  # any failure names the culprit
+            return override
+    return None
 
 
 def _check_writable(key: str, path: Path) -> None:
