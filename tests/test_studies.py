@@ -252,3 +252,47 @@ def test_a_user_error_stops_the_study_at_its_first_run(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "data.root=" in err and "no_datasets/jft_like" in err and "stopping the study" in err
     assert len(list((tmp_path / "out" / "studies" / "fig4" / "full" / "logs").iterdir())) == 1
+
+
+def test_wandb_source_joins_separate_transfer_jobs_as_the_local_records_do(tmp_path):
+    # The study runner's transfers are W&B runs of their own (job type finetune, grouped under
+    # the parent's id) that finish after the parent, whose W&B summary so lacks them.
+    profile = load_study("fig3", "tiny")["profiles"]["tiny"]
+    points = study_points(profile)[:4]
+    metric = profile["metric"][0]
+    for value, point in enumerate(points):
+        fabricate_summary(
+            tmp_path / point.slug, point, [metric], 0.5 + value / 10, ("data.num_train",)
+        )
+    local = study_table(local_records(tmp_path / p.slug for p in points), profile)
+
+    class Run:  # the fields of wandb.apis.public.Run that studies read
+        def __init__(self, id, config, summary, group=None, job_type="pretrain"):
+            self.id, self.config, self.summary, self.state = id, config, summary, "finished"
+            self.group, self.job_type = group, job_type
+
+    parents, children = [], []
+    for point in points:
+        summary = record.read(tmp_path / point.slug)
+        transfers = summary.pop("transfer")
+        parents.append(Run(point.slug, summary["config"], record.tracker_summary(summary)))
+        for name, result in transfers.items():
+            config = {"paths": {"run_dir": f"/runs/{point.slug}/transfer/{name}"}}
+            child = {"final": result["final"], "best": result["best"], "status": "finished"}
+            children.append(Run(f"{point.slug}-{name}", config, record.tracker_summary(child),
+                                group=point.slug, job_type="finetune"))  # fmt: skip
+
+    class Api:
+        def sweep(self, path):
+            return type("Sweep", (), {"runs": parents})
+
+        def runs(self, path, filters):
+            assert path == "team/vitrepro"
+            return [c for c in children if c.group == filters["group"] and
+                    c.job_type == filters["jobType"]]  # fmt: skip
+
+    assert all(metric not in p.summary for p in parents)  # what W&B holds without the join
+    joined = study_table(wandb_records("team/vitrepro/abc123", api=Api()), profile)
+    assert joined["value"].notna().all()
+    columns = ["series", "x", "value"]
+    assert joined[columns].values.tolist() == local[columns].values.tolist()

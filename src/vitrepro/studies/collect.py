@@ -16,7 +16,7 @@ import pandas as pd
 
 from vitrepro.curves import loss_flattened
 from vitrepro.errors import ConfigError
-from vitrepro.record import config_value, finished, flat_metrics
+from vitrepro.record import config_value, finished, flat_metrics, transfer_metrics
 from vitrepro.studies.seeds import COMPETENCE
 
 
@@ -136,10 +136,11 @@ def wandb_records(
         api = wandb.Api()
     records = []
     for path in paths:
+        entity_project = path.rsplit("/", 1)[0]
         for run in api.sweep(path).runs:
             if getattr(run, "state", "finished") != "finished":
                 continue
-            summary = dict(run.summary)
+            summary = dict(run.summary) | _separate_transfers(api, entity_project, run)
             if history_keys:
                 logged = run.scan_history(keys=["trainer/global_step", *history_keys])
                 summary["fewshot_history"] = [
@@ -147,3 +148,29 @@ def wandb_records(
                 ]
             records.append((dict(run.config), summary))
     return records
+
+
+def _separate_transfers(api: Any, entity_project: str, run: Any) -> dict[str, Any]:
+    """The transfer metrics of a run whose fine-tunes ran as jobs of their own (the study
+    runner's ``transfer_jobs=separate``): they finished after the run, so its W&B summary lacks
+    them. Each is a finished ``finetune`` run grouped under the run's id, named by its run
+    directory (``<run>/transfer/<name>``), as the local record joins them
+    (``studies.jobs.join_transfers``)."""
+    wanted = (run.config.get("transfer") or {}) if isinstance(run.config, dict) else {}
+    missing = [n for n in wanted if f"transfer/{n}/top1" not in run.summary]
+    if not missing:
+        return {}
+    children = api.runs(entity_project, filters={"group": run.id, "jobType": "finetune"})
+    results = {}
+    for child in children:
+        name = Path(str((child.config.get("paths") or {}).get("run_dir", ""))).name
+        if name not in missing or getattr(child, "state", "finished") != "finished":
+            continue
+        summary = dict(child.summary)
+        results[name] = {
+            "final": {k[len("final/") :]: v for k, v in summary.items() if k.startswith("final/")},
+            "best": {k[len("best/") :]: v for k, v in summary.items() if k.startswith("best/")},
+            "data": (child.config.get("data") or {}).get("name"),
+            "lr": ((child.config.get("recipe") or {}).get("optimizer") or {}).get("lr"),
+        }
+    return transfer_metrics(results)
