@@ -101,3 +101,23 @@ def finish_loggers(loggers: list, failed: bool = False, summary: dict | None = N
 
                 log_model_artifacts(logger, summary, Path(summary["run_dir"]))
             logger.experiment.finish(exit_code=1 if failed else 0)
+
+
+def update_tracker_summaries(loggers: list, summary: dict) -> None:
+    """The W&B run's summary: the record's flat view (``vitrepro.record``), as tables read it."""
+    from vitrepro import record
+
+    for logger in loggers:
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+            logger.experiment.summary.update(record.tracker_summary(summary))
+
+
+def tracker_location(logger: object) -> str:
+    """Where a logger keeps the run, for the run's log line and record."""
+    experiment = getattr(logger, "experiment", None)
+    run_path = getattr(experiment, "dir", None)
+    # A W&B run: its local directory (offline runs sync with `wandb sync`); off rank 0 the
+    # experiment is a stand-in whose `dir` is not a path.
+    if isinstance(run_path, str):
+        return f"W&B run {Path(run_path).parent}"
+    return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"

@@ -28,10 +28,17 @@ from vitrepro.curves import LearningCurves
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.files import PROJECT_ROOT
-from vitrepro.loggers import WANDB_ID_FILE, build_loggers, finish_loggers
+from vitrepro.loggers import (
+    WANDB_ID_FILE,
+    build_loggers,
+    finish_loggers,
+    tracker_location,
+    update_tracker_summaries,
+)
 from vitrepro.models import build_model
 from vitrepro.module import LitClassifier
 from vitrepro.performance import DEFAULTS, cpu_threads, keep_freed_memory, prepare_model
+from vitrepro.phases import PhaseTimer, process_age_s
 from vitrepro.rehearsal import computed
 from vitrepro.requeue import lightning_plugins
 from vitrepro.throughput import Throughput
@@ -91,7 +98,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     inherited = parent_overrides()
     ckpt_path = check_before_compute(config, inherited)
     recorded["choices"] = config["choices"] = hydra_choices()
-    started = time.time()
+    startup_s, started = process_age_s(), time.time()
     run_dir = Path(config["paths"]["run_dir"]).resolve()
     pl.seed_everything(config["seed"], workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere+ GPUs; no-op on CPU
@@ -112,6 +119,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     resume_step = checkpoint_step(ckpt_path) if ckpt_path else None
     loggers = build_loggers(cfg.logger, run_dir, resume_step, job_type, config["choices"])
     callbacks = run_callbacks(cfg, config, run_dir, started, bool(loggers))
+    callbacks.insert(0, PhaseTimer(started, startup_s))  # first: a step ends before the others
     callbacks.append(Throughput(batch.global_batch, forward_flops(model, datamodule.image_size)))
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
@@ -200,7 +208,7 @@ def _fit_and_summarise(
     summary |= {"resumed_from": ckpt_path, "resumed_at_step": resume_step}
     if trainer.is_global_zero:
         record.write(run_dir, summary)
-        _update_tracker_summaries(loggers, summary)
+        update_tracker_summaries(loggers, summary)
         log.info(
             f"val top-1 {summary['final'].get('val/top1', float('nan')):.4f} "
             f"(best {summary['best']['val/top1']:.4f}, chance {1 / datamodule.num_classes:.4f}) "
@@ -224,6 +232,7 @@ def _summary(
     clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)
     curves = next(c for c in trainer.callbacks if isinstance(c, LearningCurves))
+    phases = next(c for c in trainer.callbacks if isinstance(c, PhaseTimer))
     flops, images = throughput.forward_flops, trainer.global_step * global_batch
     checkpoint = trainer.checkpoint_callback
     return {
@@ -243,6 +252,7 @@ def _summary(
         "train_exaflops": train_exaflops(flops, images),
         "wall_time_s": round(clock.seconds(), 2),  # every resumed segment of the run
         "throughput": throughput.summary,  # this process's fit: images/s, TFLOP/s, MFU (GPUs)
+        "timings": phases.timings(fewshot.seconds if fewshot else 0.0, time.time()),
         "git_revision": revision,
         "run_dir": str(Path(trainer.default_root_dir)),
         "checkpoint": checkpoint.last_model_path or None,
@@ -252,7 +262,7 @@ def _summary(
         "recipe": config["recipe"].get("name"),
         "global_batch": global_batch,
         "device": {"type": type(trainer.accelerator).__name__, "count": trainer.world_size},
-        "tracker": [_tracker_location(logger) for logger in trainer.loggers],
+        "tracker": [tracker_location(logger) for logger in trainer.loggers],
         "config": config,
     }
 
@@ -269,17 +279,10 @@ def _transfer(
     parent_run = wandb_id.read_text().strip() if wandb_id.exists() else None
     summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited, parent_run)}
     record.write(run_dir, summary)
-    _update_tracker_summaries(loggers, summary)
+    update_tracker_summaries(loggers, summary)
     scores = record.transfer_metrics(summary["transfer"])
     log.info(" ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     return summary
-
-
-def _update_tracker_summaries(loggers: list, summary: dict[str, Any]) -> None:
-    """The W&B run's summary: the record's flat view (``vitrepro.record``), as tables read it."""
-    for logger in loggers:
-        if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
-            logger.experiment.summary.update(record.tracker_summary(summary))
 
 
 def _best_top1(module: LitClassifier, trainer: pl.Trainer) -> float:
@@ -289,13 +292,3 @@ def _best_top1(module: LitClassifier, trainer: pl.Trainer) -> float:
         float(c.best_model_score) for c in trainer.checkpoint_callbacks if c.best_model_score
     ]
     return max(scores)
-
-
-def _tracker_location(logger: pl.loggers.Logger) -> str:
-    experiment = getattr(logger, "experiment", None)
-    run_path = getattr(experiment, "dir", None)
-    # A W&B run: its local directory (offline runs sync with `wandb sync`); off rank 0 the
-    # experiment is a stand-in whose `dir` is not a path.
-    if isinstance(run_path, str):
-        return f"W&B run {Path(run_path).parent}"
-    return f"{type(logger).__name__} in {getattr(logger, 'log_dir', '?')}"

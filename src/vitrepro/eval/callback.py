@@ -89,12 +89,13 @@ class FewShotEvaluation(pl.Callback):
         self.every_n_steps, self.batch_size = every_n_steps, batch_size
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
+        self.seconds = 0.0  # this process's evaluations (vitrepro.phases)
         self._last_step = -1
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step == self._last_step:
             return
-        self._last_step = trainer.global_step
+        self._last_step, started = trainer.global_step, time.perf_counter()
         self.latest = evaluate_fewshot(
             pl_module.model,
             self.datasets,
@@ -104,6 +105,7 @@ class FewShotEvaluation(pl.Callback):
             self.batch_size,
             pl_module.device,
         )
+        self.seconds += time.perf_counter() - started
         self.history.append({"step": trainer.global_step, **self.latest})
         for logger in trainer.loggers:
             logger.log_metrics(self.latest, step=trainer.global_step)
