@@ -87,8 +87,19 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
             finite_positive(layout["images_per_s"])
             and len(layout["images_per_s_each"]) == (layout["processes"])
         )
-    # training x2 per case, data x3, few-shot, one per measured switch, two thread layouts
-    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured) + 2
+    study = record["study"]  # the studies' models on one thread, and one study run
+    assert [t["case"]["model"] for t in study["parity"]["models"]] == ["vit_micro_p8", "bit_micro"]
+    assert study["parity"]["threads"] == 1
+    for t in study["parity"]["models"]:
+        assert finite_positive(t["time_ratio_lightning_vs_bare"]) and finite_positive(t["mfu"])
+    overhead = study["overhead"]
+    assert overhead["transfers"] == 1 and overhead["steps"] == 8  # 20 x (1500 / 37500) ** 0.3
+    assert overhead["wall_s"] > overhead["steps_s"] > 0 and overhead["overhead_ratio"] > 1
+    assert set(overhead["parts_s"]) >= {"pretrain_startup_s", "transfer_jobs_s", "runner_s"}
+    assert overhead["parts_s"]["transfer_jobs_s"] > 0
+    # training x2 per case, data x3, few-shot, one per measured switch, two thread layouts,
+    # study x2 per model and the study run
+    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured) + 2 + 2 * 2 + 1
     assert all(finite_positive(r) for r in ratios)
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 

@@ -175,6 +175,20 @@ def _without_unusable_bf16(record: dict, profile: Profile, device: torch.device)
     return profile.fp32_only()
 
 
+def _study(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
+    from vitrepro.bench.study import measure_overhead, measure_parity
+
+    if not profile.study or device.type != "cpu":
+        return
+    study = profile.study
+    parity = measure_parity(study["cases"], repeats, profile.matmul_n, profile.matmul_seconds)
+    record["study"] = {"parity": parity}
+    save()
+    record["study"]["overhead"] = measure_overhead(study["point"], study["fixed"])
+    print(f"[bench] study run: {record['study']['overhead']['overhead_ratio']:.3f}x its steps",
+          file=sys.stderr)  # fmt: skip
+
+
 MEASURE = {
     "matmul": _matmul,
     "training": _training,
@@ -182,6 +196,7 @@ MEASURE = {
     "fewshot": _fewshot,
     "optimisations": _optimisations,
     "threads": _threads,
+    "study": _study,
 }
 
 

@@ -35,6 +35,7 @@ class Profile:
     matmul_seconds: float = 0.2  # each timed batch of products at least this long
     bf16_probe: bool = False  # skip the bf16 cases where a probe finds bf16 far below fp32
     threads_case: TrainingCase | None = None  # the case run in several processes at once
+    study: dict[str, Any] = field(default_factory=dict)  # bench.study: cases, point, fixed
 
     def fp32_only(self) -> Profile:
         """The profile without its bf16 cases (the headline becomes its fp32 twin)."""
@@ -127,6 +128,31 @@ def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[
     return tuple(items)
 
 
+def _study_case(model: str, batch: int, warmup: int, steps: int) -> TrainingCase:
+    """A model of the tiny studies as they train it: 32-px glyphs, 10 classes, fp32."""
+    return TrainingCase(
+        name=f"{model}_32px_b{batch}_fp32_study",
+        model=model,
+        recipe="study_tiny",
+        image_size=32,
+        num_classes=10,
+        batch=batch,
+        precision="32-true",
+        warmup_steps=warmup,
+        steps=steps,
+    )
+
+
+STUDY_POINT = {
+    "experiment": "study/data_requirement_tiny",
+    "model": "vit_micro_p8",
+    "pretraining": "glyphs_1k5",
+    "seed": 0,
+}
+# The tiny profile's study run: a few steps, a two-step fine-tune on a few images.
+TINY_TRANSFER = ["data=glyphs", "data.task=transfer", "data.num_classes=10", "data.num_train=64",
+                 "data.num_val=32", "data.num_test=64", "recipe=finetune_tiny", "recipe.steps=2",
+                 "recipe.schedule.warmup_steps=1", "checkpoint.keep_best=false"]  # fmt: skip
 BOTH = ("32-true", "bf16-mixed")
 PROFILES = {
     "tiny": Profile(
@@ -142,6 +168,20 @@ PROFILES = {
         ),
         loader={"images": 48, "width": 64, "height": 48, "image_size": 32},
         threads_case=_tiny_vit(8, "32-true", 1, 3),
+        study={
+            "cases": (_study_case("vit_micro_p8", 8, 1, 3), _study_case("bit_micro", 8, 1, 3)),
+            "point": STUDY_POINT,
+            "fixed": [
+                "recipe.steps_scaling.steps=20",
+                "recipe.schedule.warmup_steps=1",
+                "recipe.eval_every_steps=4",
+                "data.num_val=64",
+                "data.num_test=64",
+                "evaluation.shots=[1,2]",
+                "evaluation.seeds=1",
+                f"transfer.glyphs_transfer={TINY_TRANSFER}",
+            ],
+        },
         repeats=2,
         matmul_seconds=0.05,
     ),
@@ -169,6 +209,15 @@ PROFILES = {
         loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
         bf16_probe=True,
         threads_case=_tiny_vit(64, "32-true", 1, 15),
+        # The studies' models at their batch; one study point of 2,000 steps with its transfer.
+        study={
+            "cases": (
+                _study_case("vit_micro_p8", 64, 3, 20),
+                _study_case("bit_micro", 64, 3, 20),
+            ),
+            "point": STUDY_POINT,
+            "fixed": ["recipe.steps_scaling.steps=5253"],  # 2,000 steps at 1.5k images
+        },
     ),
     "gpu": Profile(
         name="gpu",
@@ -188,4 +237,4 @@ PROFILES = {
         loader={"images": 400, "width": 500, "height": 375, "image_size": 224},
     ),
 }
-SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations", "threads")
+SECTIONS = ("matmul", "training", "data", "fewshot", "optimisations", "threads", "study")

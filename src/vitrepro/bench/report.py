@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vitrepro.bench.profiles import DATA_GOAL, TIME_RATIO_GOAL
+from vitrepro.bench.study import study_rows
 
 
 def _row(
@@ -200,6 +201,7 @@ def table_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         _fewshot_rows,
         _switch_rows,
         _threads_rows,
+        lambda record: study_rows(record, _row),
     )
     return [row for section in (*sections, _memory_rows) for row in section(record)]
 

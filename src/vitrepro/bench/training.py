@@ -2,13 +2,12 @@
 
 The project's path, ``LitClassifier`` in a real ``pl.Trainer`` (no logger, checkpointing or
 progress bar), against a bare PyTorch loop with the same model class and initial weights, the
-same batch (made once, on the device), the same optimiser construction
-(``vitrepro.module.build_optimizer``: the recipe's AdamW over the weight-decay groups, the
-per-step LR schedule), the same precision (``torch.autocast`` bf16 for ``bf16-mixed``) and the
-same gradient clipping. Both read the batch through the same ``DataLoader``; both time each of
-the same optimizer steps after warm-up (a callback on the Lightning side), with the device
-synchronised at every step boundary, and a side's speed is its median step. Repetitions
-alternate which side runs first, after a garbage collection.
+same batch (made once, on the device), optimiser construction (``vitrepro.module.
+build_optimizer``: AdamW over the weight-decay groups, the per-step LR schedule), precision
+(``torch.autocast`` bf16 for ``bf16-mixed``) and gradient clipping. Both read the batch through
+the same ``DataLoader`` and time the same optimizer steps after warm-up, the device synchronised
+at every step boundary; a side's speed is its median step, and repetitions alternate which side
+runs first, after a garbage collection.
 
 MFU = 3 x forward FLOPs per image (``vitrepro.compute.forward_flops``, Table 6's accounting)
 x images/s / the dense matmul FLOP/s this machine measured at the same dtype (``matmul``).
