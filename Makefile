@@ -20,7 +20,7 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) $(if $(JOBS),--jobs $(JOBS)
 
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
-.PHONY: help install train test test-fast fuzz lint format clean bench bench-tables inspect \
+.PHONY: help install train test test-fast fuzz lint format clean bench report bench-tables inspect \
         reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning reproduce-relational
 
 help: ## list the targets
@@ -83,6 +83,9 @@ test: install ## run the whole test suite (CPU, minutes; PYTEST_ARGS=extra pytes
 
 test-fast: install ## the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+report: install ## one static HTML page of every study's results: outputs/report/index.html
+	$(BIN)/python -m vitrepro.studies.report --profile $(PROFILE)
 
 FUZZ_EXAMPLES ?= 500
 fuzz: install ## fuzz src/train.py with hypothesis: FUZZ_EXAMPLES draws a tier (CI runs a few)
