@@ -110,3 +110,24 @@ def test_the_pool_runs_the_competence_bar_first_a_pair_of_families_at_a_time(stu
     assert [p["model"] for p in params[:2]] == ["vit_micro_p8", "bit_micro"]
     assert [p["seed"] for p in params[:6]] == [0, 0, 1, 1, 2, 2]
     assert params[6]["pretraining"] == "glyphs_1k5"  # then the smallest: the other end of the gap
+
+
+def test_figure5_adopts_figure3s_runs_of_the_same_command(tmp_path):
+    from vitrepro.studies.grid import adopt_twins
+    from vitrepro.studies.run import load_study, study_points
+
+    fig3 = study_points(load_study("fig3", "tiny")["profiles"]["tiny"])
+    fig5 = study_points(load_study("fig5", "tiny")["profiles"]["tiny"])
+    pool, committed = tmp_path / "pool", tmp_path / "committed"
+    committed.mkdir()
+    for point in fig3[:2]:  # one finished here, one only committed (a new machine)
+        (pool / point.slug).mkdir(parents=True)
+    for point in fig3[2:]:
+        (committed / f"{point.slug}.json").write_text("{}")
+    adopted = adopt_twins(fig5, pool, committed)
+    shared = {p.slug for p in adopted} & {p.slug for p in fig3}
+    # ViT-micro/8 and ResNet-micro at 15,000 steps on 37.5k images, 3 seeds: Figure 3's runs
+    largest = [p for p in fig3 if dict(p.params)["pretraining"] == "glyphs_37k5"]
+    assert shared == {p.slug for p in largest} and len(shared) == 6
+    assert all(a.args == b.args for a, b in zip(adopted, fig5, strict=True))  # same commands
+    assert len({p.slug for p in adopted}) == len(fig5) == 21

@@ -31,6 +31,7 @@ PARAMS_WITHOUT_HEAD = {
     "bit_micro": (127_024, None),
     "bit_tiny": (504_464, None),
     "hybrid_micro": (498_736, None),
+    "hybrid_micro_p8": (601_904, None),  # ResNet-micro's 4-stage trunk + ViT-micro on its 4x4 map
     "hybrid_small": (25_149_504, None),
     "hybrid_tiny": (843_664, None),
     "r50_vit_b16": (97_890_112, "vit_base_r50_s16_224"),

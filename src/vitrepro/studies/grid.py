@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ class GridPoint:
 
     params: tuple[tuple[str, Any], ...]
     varying: tuple[str, ...] = ()
+    name: str | None = None  # the same command's name in another study's grid (adopt_twins)
 
     @property
     def args(self) -> list[str]:
@@ -28,11 +29,18 @@ class GridPoint:
         return [f"{key}={value}" for key, value in self.params]
 
     @property
+    def digest(self) -> str:
+        """A hash of every argument: the same command has the same digest in any grid."""
+        return hashlib.sha1("\n".join(self.args).encode()).hexdigest()[:8]
+
+    @property
     def slug(self) -> str:
         """A directory name for the run: the parameters the grid varies, readable, plus a hash
         of all of them, so editing a fixed parameter makes new runs instead of reusing old."""
+        if self.name:
+            return self.name
         text = "__".join(f"{key}-{value}" for key, value in self.params if key in self.varying)
-        digest = hashlib.sha1("\n".join(self.args).encode()).hexdigest()[:8]
+        digest = self.digest
         return re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{text}__{digest}" if text else digest)
 
 
@@ -92,3 +100,23 @@ def in_run_order(points: list[GridPoint], order: dict[str, list[Any]] | None) ->
         return tuple(ranks)
 
     return sorted(points, key=key)
+
+
+def adopt_twins(points: list[GridPoint], pool: Path, committed: Path | None) -> list[GridPoint]:
+    """Each point under the name its command already has in the run ``pool`` (a run directory)
+    or its ``committed`` records, when another study's grid made it: the same arguments give
+    the same digest, and a grid that varies other axes names the run otherwise (Figure 5's runs
+    at 37.5k images are Figure 3's largest-size runs). Studies sharing a pool so run it once."""
+    adopted = []
+    for point in points:
+        own = point.slug
+        names = (
+            [p.name for p in pool.glob(f"*__{point.digest}") if p.is_dir()] if pool.is_dir() else []
+        )
+        if committed is not None and committed.is_dir():
+            names += [p.stem for p in committed.glob(f"*__{point.digest}.json")]
+        if own in names or not names or (pool / own).exists():
+            adopted.append(point)
+        else:
+            adopted.append(replace(point, name=sorted(set(names))[0]))
+    return adopted

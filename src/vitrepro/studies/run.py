@@ -27,7 +27,14 @@ from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.committed import POOLS
 from vitrepro.studies.curves_figure import draw_curves
 from vitrepro.studies.figures import render
-from vitrepro.studies.grid import GridPoint, expand_grid, in_run_order, load_sweep, with_seeds
+from vitrepro.studies.grid import (
+    GridPoint,
+    adopt_twins,
+    expand_grid,
+    in_run_order,
+    load_sweep,
+    with_seeds,
+)
 from vitrepro.studies.jobs import Launch, run_grid
 from vitrepro.studies.requirement import data_requirement, requirement_text
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
@@ -195,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
             history = profile["metric"] if profile["x_axis"] == "step" else ()
             records = wandb_records(args.sweep or "", history_keys=history)
         else:
+            pools = Path(args.results) / POOLS.name  # committed runs beside the results
+            kept = None if args.rehearse else pools / study_dir.parent.name / study_dir.name
+            points = adopt_twins(points, study_dir, kept)
             if not args.collect_only:
-                pools = Path(args.results) / POOLS.name  # committed runs beside the results
-                kept = None if args.rehearse else pools / study_dir.parent.name / study_dir.name
                 jobs = args.jobs or study_layout()
                 launch = REHEARSAL if args.rehearse else Launch(args.launcher, jobs, committed=kept)
                 threads = threads_per_process(launch.jobs * launch.tasks)
