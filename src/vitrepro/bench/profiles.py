@@ -129,18 +129,10 @@ def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[
 
 
 def _study_case(model: str, batch: int, warmup: int, steps: int) -> TrainingCase:
-    """A model of the tiny studies as they train it: 32-px glyphs, 10 classes, fp32."""
-    return TrainingCase(
-        name=f"{model}_32px_b{batch}_fp32_study",
-        model=model,
-        recipe="study_tiny",
-        image_size=32,
-        num_classes=10,
-        batch=batch,
-        precision="32-true",
-        warmup_steps=warmup,
-        steps=steps,
-    )
+    """A model of the tiny studies as they train it: 32-px glyphs, 10 classes, fp32, its
+    recipe (``study_tiny``)."""
+    case = _tiny(model, batch, "32-true", warmup, steps)
+    return replace(case, name=f"{case.name}_study", recipe="study_tiny")
 
 
 STUDY_POINT = {
