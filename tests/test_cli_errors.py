@@ -85,6 +85,8 @@ BAD_INPUTS = {
     "seed-range": ([*TINY, "seed=-1"], "seed=-1"),
     "compile-type": ([*TINY, "compile=sometimes"], "compile=sometimes"),
     "resume-type": ([*TINY, "resume=[a]"], "resume=['a']"),
+    # found by trying the list: raised by the few-shot solve after training
+    "shots-over-the-pool": ([*TINY, "evaluation.shots=[500]"], "evaluation.shots=[500]"),
     "bad-fewshot-target": (
         [*TINY, "data.fewshot_datasets.synthetic_transfer.task=x"],
         "data.fewshot_datasets.synthetic_transfer.task=x",

@@ -164,6 +164,26 @@ def check_callbacks(callbacks: dict[str, Any] | None) -> None:
             ) from None
 
 
+def check_shots(evaluation: dict[str, Any] | None, data: dict[str, Any]) -> None:
+    """Few-shot evaluation draws ``max(shots)`` examples of every class from each target's
+    pool; a generated pool holds ``num_train // num_classes`` a class (its labels cycle through
+    the classes), known before any compute. A dataset on disk is counted when it is read."""
+    shots = max((evaluation or {}).get("shots") or [0])
+    for name, target in (data.get("fewshot_datasets") or {}).items():
+        generated = target.get("format") == "synthetic" or "generator" in target
+        size, classes = target.get("num_train"), target.get("num_classes")
+        if not (generated and isinstance(size, int) and isinstance(classes, int) and classes):
+            continue
+        if shots > size // classes:
+            key = f"data.fewshot_datasets.{name}.num_train"
+            raise ConfigError(
+                "evaluation.shots",
+                (evaluation or {}).get("shots"),
+                f"{shots} shots a class, but {key}={size} holds {size // classes} a class "
+                f"({classes} classes); lower the shots or raise {key}",
+            )
+
+
 def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = True) -> None:
     """Raise ``ConfigError`` for the first user mistake in a resolved run config. Planning a
     study for another machine: ``paths=False`` and ``devices=False`` skip what only that
@@ -175,4 +195,5 @@ def validate_config(cfg: dict[str, Any], paths: bool = True, devices: bool = Tru
     check_model(cfg["model"], cfg["data"])
     check_recipe(cfg["recipe"])
     check_callbacks(cfg.get("callbacks"))
+    check_shots(cfg.get("evaluation"), cfg["data"])
     plan_batch(cfg["recipe"], cfg["trainer"])
