@@ -85,6 +85,10 @@ BAD_INPUTS = {
     "seed-range": ([*TINY, "seed=-1"], "seed=-1"),
     "compile-type": ([*TINY, "compile=sometimes"], "compile=sometimes"),
     "resume-type": ([*TINY, "resume=[a]"], "resume=['a']"),
+    "stage-lists-disagree": (
+        ["model=hybrid_tiny", "model.backbone_layers=[1,1,1,1]", "model.backbone_channels=[8,16]"],
+        "model.backbone_channels=[8, 16]",
+    ),
     # found by trying the list: raised by the few-shot solve after training
     "shots-over-the-pool": ([*TINY, "evaluation.shots=[500]"], "evaluation.shots=[500]"),
     "bad-fewshot-target": (

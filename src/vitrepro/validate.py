@@ -37,6 +37,19 @@ def check_model(model: dict[str, Any], data: dict[str, Any]) -> None:
             f"does not divide model.hidden_size={width}; choose a head count that divides the "
             "hidden size (each head takes hidden_size / num_heads dimensions)",
         )
+    for layers_key, channels_key in (
+        ("layers", "channels"),
+        ("backbone_layers", "backbone_channels"),
+    ):
+        layers, channels = model.get(layers_key), model.get(channels_key)
+        if isinstance(layers, list) and isinstance(channels, list) and len(layers) > len(channels):
+            raise ConfigError(
+                f"model.{layers_key}",
+                layers,
+                f"has {len(layers)} stages but model.{channels_key}={channels} has "
+                f"{len(channels)}; give every stage a width (extra widths are unused: R50+ViT "
+                "takes R50's first three)",
+            )
     patch = model.get("patch_size")
     if patch is not None and data["image_size"] % patch:
         raise ConfigError(
