@@ -33,13 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "keep_freed_memory": True,
 }
 
-# glibc's mallopt parameters, and its defaults for them (128 KiB each).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _GLIBC_DEFAULT = -1, -3, 128 * 1024
-_KEEP = 1 << 30
-
-
-# torch's own default at import: the physical cores, or OMP_NUM_THREADS when it is set.
-_TORCH_THREADS = torch.get_num_threads()
+# glibc's mallopt parameters: blocks up to 32 MiB (mallopt(3)'s documented maximum) come from
+# the heap, and up to 1 GiB of freed heap is kept rather than trimmed.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_UP_TO, _TRIM_ABOVE = 32 << 20, 1 << 30
 
 
 def threads_per_process(processes: int, cores: int | None = None) -> int:
@@ -76,15 +73,19 @@ def cpu_threads(setting: int | str, trainer: dict[str, Any]) -> int:
 
 
 def keep_freed_memory(enabled: bool) -> bool:
-    """Make glibc keep freed blocks of up to 1 GiB in the process (``mallopt``), or restore
-    its default thresholds; whether the C library took the setting (False off glibc).
+    """Make glibc keep the memory a step frees for the next step (``mallopt``); whether the C
+    library took the setting (False when ``enabled`` is false, and off glibc).
 
-    A CPU training step frees and reallocates the same activation buffers every step. Above
-    glibc's mmap threshold each comes back as fresh pages that the kernel has to zero and
-    fault in again; ResNet-micro's 8 MB maps at 32 px spend a quarter of its step on that
-    (``make bench``, switch ``keep_freed_memory``). Results are unchanged: only where freed
-    memory goes differs.
+    A CPU training step frees and reallocates the same activation buffers every step; glibc's
+    own adaptive thresholds still hand much of that memory back to the kernel, which zeroes and
+    faults it in again. ResNet-micro's 8 MB maps at 32 px spent a quarter of its one-thread step
+    on that (experiments/bench/README.md: process pairs with and without it). Set once, for the
+    process's life: glibc's adaptive defaults cannot be restored, so ``False`` leaves them as
+    they are. Results are unchanged: only where freed memory goes differs. The process keeps at
+    most its own peak memory.
     """
+    if not enabled:
+        return False
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt if name else None
@@ -92,8 +93,9 @@ def keep_freed_memory(enabled: bool) -> bool:
         mallopt = None
     if mallopt is None:
         return False
-    value = _KEEP if enabled else _GLIBC_DEFAULT
-    return bool(mallopt(_M_MMAP_THRESHOLD, value)) and bool(mallopt(_M_TRIM_THRESHOLD, value))
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_UP_TO)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)
+    )
 
 
 def prepare_model(model: nn.Module, channels_last: bool, fused_attention: bool) -> nn.Module:

@@ -113,7 +113,6 @@ def _switches(vit: TrainingCase, resnet: TrainingCase, compiled: bool) -> tuple[
             )
         ),
         _flag("channels_last", "performance.channels_last", resnet),
-        _flag("keep_freed_memory", "performance.keep_freed_memory", resnet),
     ]
     if compiled:  # each repeat pays a compilation: only where a run is long enough to matter
         items.append(
