@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_UP_TO, _TRIM_ABOVE = 32 << 20, 1 << 30
 
+# torch's own default at import: the physical cores, or OMP_NUM_THREADS when it is set.
+_TORCH_THREADS = torch.get_num_threads()
+
 
 def threads_per_process(processes: int, cores: int | None = None) -> int:
     """This host's cores (default: torch's count) split evenly between the processes that
