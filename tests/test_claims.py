@@ -1,5 +1,5 @@
-"""One run pool, two launchers: a claim file per job, taken over when its launcher is gone,
-and two real study launchers started together on one pool run each job once."""
+"""One run pool, two launchers: a lock per job, free again when its launcher is gone, and two
+real study launchers started together on one pool run each job once."""
 
 from __future__ import annotations
 
@@ -9,33 +9,37 @@ import sys
 import time
 
 from test_studies import _micro_study
+from vitrepro import record
+from vitrepro.studies import claims
 from vitrepro.studies.claims import acquire, claim_path, held_by_another, release
-from vitrepro.studies.grid import expand_grid, load_sweep
-from vitrepro.studies.jobs import is_complete
+from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
+from vitrepro.studies.jobs import Launch, is_complete, pretrain_job, run_job
 
 HOLD = """
 import sys, time
 from pathlib import Path
 from vitrepro.studies.claims import acquire
-assert acquire(Path(sys.argv[1]))
+handle = acquire(Path(sys.argv[1]))
+assert handle is not None
 print("held", flush=True)
 time.sleep(120)
 """
 
 
-def test_a_claim_is_exclusive_and_a_dead_launchers_claim_is_taken_over(tmp_path):
-    path = claim_path(tmp_path / "logs", "job-a")
+def test_a_claim_is_exclusive_and_free_again_when_its_launcher_is_killed(tmp_path):
+    path = claim_path(tmp_path, "job-a")
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"held"
-        assert held_by_another(path) and not acquire(path)  # a live launcher holds it
+        assert held_by_another(path) and acquire(path) is None  # a live launcher holds it
+        assert f"pid {holder.pid}" in claims.holder(path)
     finally:
-        holder.kill()
+        holder.kill()  # no clean-up runs: the kernel drops the lock with the process
         holder.wait()
-    assert not held_by_another(path)  # its launcher is gone: the claim is stale
-    assert acquire(path) and not held_by_another(path)  # taken over, now ours
-    release(path)
-    assert not path.exists()
+    assert not held_by_another(path)
+    handle = acquire(path)
+    assert handle is not None
+    release(handle)
 
 
 def test_two_launchers_sharing_a_pool_run_each_job_once(tmp_path, monkeypatch):
@@ -54,4 +58,21 @@ def test_two_launchers_sharing_a_pool_run_each_job_once(tmp_path, monkeypatch):
     for point in points:  # none run twice: one training in each job's log
         log = (runs / "logs" / f"{point.slug}.log").read_text()
         assert log.count("`Trainer.fit` stopped") == 1, point.slug
-    assert not list((runs / "logs").glob("*.claim"))  # every claim released
+    locks = list((runs / "claims").glob("*.lock"))
+    assert len(locks) == len(points) and not any(held_by_another(p) for p in locks)  # released
+
+
+def test_a_run_of_the_same_command_under_another_studys_name_is_taken_not_rerun(tmp_path):
+    # Figure 3 names a run after the axes its grid varies, Figure 5 after its own: the same
+    # arguments (the same digest) under two names in one pool.
+    args = (("model", "vit_micro_p8"), ("pretraining", "glyphs_37k5"), ("seed", 0))
+    fig3 = GridPoint(args, ("model", "pretraining", "seed"))
+    fig5 = GridPoint(args, ("model", "seed"))
+    assert fig3.slug != fig5.slug and fig3.digest == fig5.digest
+    pool = tmp_path / "pool"
+    record.write(pool / fig3.slug, {"status": "finished", "config": {}})
+    job = pretrain_job(fig5, pool / fig5.slug, Launch())
+    assert job.claim == pretrain_job(fig3, pool / fig3.slug, Launch()).claim  # one lock
+    assert run_job(job, pool / "logs", Launch())[1] == 0  # done: nothing was started
+    assert (pool / fig5.slug).resolve() == (pool / fig3.slug).resolve()
+    assert not (pool / "logs" / f"{fig5.slug}.log").exists()

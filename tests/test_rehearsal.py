@@ -125,12 +125,12 @@ def test_a_failed_task_stops_the_tasks_that_would_wait_for_it():
     import sys
     import time
 
-    from vitrepro.studies.jobs import _wait_for_tasks
+    from vitrepro.studies.srun import wait_for_tasks
 
     started = time.time()
     tasks = [
         subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"]),
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
     ]
-    assert _wait_for_tasks(tasks) == 3  # the failed task's code, not the stopped sibling's
+    assert wait_for_tasks(tasks) == 3  # the failed task's code, not the stopped sibling's
     assert time.time() - started < 30 and tasks[1].returncode == -15  # stopped, not waited for

@@ -1,69 +1,67 @@
-"""One run, one launcher: a claim file per job in the pool's log folder, so that two study
-launchers sharing a run pool (``make reproduce-fig3`` and ``make reproduce-fig4`` started
-together, or two sessions) neither run a job twice nor lose one.
+"""One run, one launcher: a lock per job in the run pool, so that two study launchers
+sharing a run pool (``make reproduce-fig3`` and ``make reproduce-fig5`` started together, or
+two sessions) neither run a job twice nor lose one.
 
-A claim is made with ``O_CREAT | O_EXCL`` (atomic on local and NFS v3+ filesystems) and holds
-the host and process id of the launcher that runs the job. A claim whose process is gone (the
-same host, no such pid) is stale: the next launcher removes it and the job resumes from its
-last checkpoint (``resume=auto``).
+A claim is an exclusive ``flock`` on ``<pool>/claims/<job>.lock``, held by the launcher while
+the job runs. The kernel drops it when the launcher's process ends, however it ends, so a killed
+launcher leaves nothing to clean up and the next one resumes the run from its last checkpoint
+(``resume=auto``). The files stay (removing a lock file races with a launcher about to lock
+it); each holds the host and process id of its last holder, for people to read.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import time
 from pathlib import Path
+from typing import IO
 
 
-def claim_path(log_dir: Path, job_name: str) -> Path:
-    return log_dir / f"{job_name}.claim"
+def claim_path(pool: Path, claim: str) -> Path:
+    """The lock file of a job's ``claim`` (``Job.claim``) in a run pool."""
+    return pool / "claims" / f"{claim}.lock"
 
 
-def _alive(owner: dict) -> bool:
-    """Whether the claiming launcher still runs (a claim from another host counts as alive)."""
-    if owner.get("host") != socket.gethostname():
-        return True
+def acquire(path: Path) -> IO[str] | None:
+    """Lock ``path`` for this process: the open claim (keep it until ``release``), or None
+    when another launcher holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the job's life
     try:
-        os.kill(int(owner.get("pid", -1)), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, TypeError):
-        return True  # someone else's live process, or an unreadable claim: leave it
-    return True
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, handle)
+    handle.flush()
+    return handle
 
 
 def held_by_another(path: Path) -> bool:
-    """A live launcher other than this process holds ``path``."""
-    try:
-        owner = json.loads(path.read_text() or "{}")
-    except FileNotFoundError:
+    """Whether a launcher holds ``path`` now (a look: the lock is taken and dropped at once)."""
+    if not path.exists():
         return False
-    except (OSError, ValueError):
-        return True  # being written: its maker is alive
-    mine = owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname()
-    return not mine and _alive(owner)
-
-
-def acquire(path: Path) -> bool:
-    """Claim ``path`` for this process; False when a live launcher holds it. A stale claim
-    (its launcher gone) is taken over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if held_by_another(path):
-                return False
-            path.unlink(missing_ok=True)  # stale: its launcher was killed
-            continue
-        with os.fdopen(fd, "w") as file:
-            json.dump(owner, file)
+    handle = acquire(path)
+    if handle is None:
         return True
+    release(handle)
     return False
 
 
-def release(path: Path) -> None:
-    path.unlink(missing_ok=True)
+def holder(path: Path) -> str:
+    """Who last held ``path`` (host and pid), for a waiting launcher's message."""
+    try:
+        owner = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another launcher"
+    return f"{owner.get('host', '?')} pid {owner.get('pid', '?')}"
+
+
+def release(handle: IO[str]) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()

@@ -14,10 +14,10 @@ job.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -30,11 +30,13 @@ from vitrepro.loggers import WANDB_ID_FILE
 from vitrepro.performance import threads_per_process
 from vitrepro.studies import claims, committed
 from vitrepro.studies.grid import GridPoint
+from vitrepro.studies.srun import srun_tasks, wait_for_tasks
 from vitrepro.transfer import child_command, child_environment, transfer_result
 
 TRAIN = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
-_job_ids = itertools.count(4000)  # SLURM job ids of rehearsed jobs (each its own rendezvous port)
 CLAIM_POLL_S = 5.0  # how often a job another launcher holds is looked at again
+STOP = threading.Event()  # set when a study stops: jobs waiting for a claim give up
+STOPPED = -2  # run_job's exit code for such a job (neither done nor failed)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.point.slug}__{self.transfer}" if self.transfer else self.point.slug
+
+    @property
+    def claim(self) -> str:
+        """The job's claim: the same command (digest) in any study's grid takes the same one."""
+        return f"{self.point.digest}__{self.transfer}" if self.transfer else self.point.digest
 
 
 @dataclass(frozen=True)
@@ -124,37 +131,6 @@ def environment(job: Job, launch: Launch) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads)} | job.env
 
 
-def srun_tasks(env: dict[str, str], tasks: int) -> list[dict[str, str]]:
-    """The variables ``srun --ntasks=N`` gives each task on one node: Lightning's SLURM
-    environment then takes ranks and the rendezvous from them, as on a cluster."""
-    job_id = str(next(_job_ids))
-    common = {
-        "SLURM_JOB_ID": job_id,
-        "SLURM_JOB_NAME": "vitrepro",
-        "SLURM_NTASKS": str(tasks),
-        "SLURM_NTASKS_PER_NODE": str(tasks),
-        "SLURM_NODEID": "0",
-        "SLURM_NODELIST": "localhost",
-    }
-    return [env | common | {"SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)} for i in range(tasks)]
-
-
-def _wait_for_tasks(tasks: list[subprocess.Popen]) -> int:
-    """The exit code of the first of a job's tasks to fail (0 when none does); a task that
-    fails stops the others, which would wait for it at the next collective until the
-    rendezvous times out. Its own code is kept (2: a user error stops the study)."""
-    first_failure = 0
-    while any(task.poll() is None for task in tasks):
-        failed = [task.returncode for task in tasks if task.returncode not in (None, 0)]
-        if failed and not first_failure:
-            first_failure = abs(failed[0])
-            for task in tasks:
-                if task.poll() is None:
-                    task.terminate()
-        time.sleep(0.2)
-    return first_failure or max(abs(task.returncode) for task in tasks)
-
-
 def _still_needed(job: Job, launch: Launch) -> bool:
     """Whether a job has yet to run: another launcher may have finished it meanwhile."""
     if job.transfer is None:
@@ -165,17 +141,34 @@ def _still_needed(job: Job, launch: Launch) -> bool:
 
 def run_job(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
     """Run one job to its end under its claim (``studies.claims``: a job another launcher
-    holds is waited for, then run only if it is still needed); its output goes to
-    ``<log_dir>/<job name>.log``."""
-    claim, started = claims.claim_path(log_dir, job.name), time.time()
-    while not claims.acquire(claim):
-        time.sleep(CLAIM_POLL_S)
+    holds is waited for, then run only if it is still needed; a run of the same command made
+    under another study's name is taken as this one's); its output goes to
+    ``<log_dir>/<job name>.log``. Exit code ``STOPPED`` when the study stopped while waiting."""
+    path, started = claims.claim_path(log_dir.parent, job.claim), time.time()
+    handle = claims.acquire(path)
+    if handle is None:
+        print(f"  waiting for {job.name}: {claims.holder(path)} runs it", flush=True)
+    while handle is None:
+        if STOP.wait(CLAIM_POLL_S):
+            return job, STOPPED, time.time() - started
+        handle = claims.acquire(path)
     try:
+        _adopt_twin_run(job)
         if not _still_needed(job, launch):
             return job, 0, time.time() - started
         return _run_claimed(job, log_dir, launch)
     finally:
-        claims.release(claim)
+        claims.release(handle)
+
+
+def _adopt_twin_run(job: Job) -> None:
+    """A pre-training whose command another study's grid ran (or is running) under its own
+    name: this run directory becomes a link to that one, so the run is made once."""
+    if job.transfer is not None or job.run_dir.exists():
+        return
+    twins = sorted(d for d in job.run_dir.parent.glob(f"*__{job.point.digest}") if d.is_dir())
+    if twins:
+        job.run_dir.symlink_to(twins[0].resolve(), target_is_directory=True)
 
 
 def _run_claimed(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, float]:
@@ -193,7 +186,7 @@ def _run_claimed(job: Job, log_dir: Path, launch: Launch) -> tuple[Job, int, flo
                 )
                 for task_env in srun_tasks(env, launch.tasks)
             ]
-            returncode = _wait_for_tasks(tasks)
+            returncode = wait_for_tasks(tasks)
         else:
             returncode = subprocess.run(
                 command(job, launch.launcher),
@@ -240,38 +233,52 @@ def run_grid(points: list[GridPoint], study_dir: Path, launch: Launch) -> list[s
     pending = deque(pending_jobs(points, study_dir, launch))
     done_points = sum(is_complete(study_dir / p.slug) for p in points)
     print(f"{done_points} of {len(points)} runs complete; {len(pending)} jobs to start", flush=True)
-    log_dir, failed, running, count, stop = study_dir / "logs", [], set(), 0, False
+    STOP.clear()
     with ThreadPoolExecutor(max_workers=max(1, launch.jobs)) as pool:
-        while True:
-            while not stop and pending and len(running) < max(1, launch.jobs):
-                _free_job_first(pending, log_dir)
-                job = pending.popleft()
-                print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
-                running.add(pool.submit(run_job, job, log_dir, launch))
-            if not running:
-                return failed
-            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished_now:
-                job, returncode, seconds = future.result()
-                count += 1
-                status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
-                total = count + len(running) + len(pending)
-                print(f"[{count}/{total}] {job.name}: {status} in {seconds:.0f} s", flush=True)
-                if returncode == 0:
-                    pending.extendleft(reversed(_next_jobs(job, launch)))
-                    continue
-                failed.append(job.name)
-                if returncode == 2:  # a user error (bad config, missing data): the rest would too
-                    lines = (log_dir / f"{job.name}.log").read_text().strip().splitlines()
-                    print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
-                    stop = True
-    return failed
+        try:
+            return _schedule(pending, pool, study_dir / "logs", launch)
+        finally:
+            STOP.set()  # Ctrl-C or a user error: no job keeps waiting for another launcher
+
+
+def _schedule(
+    pending: deque[Job], pool: ThreadPoolExecutor, log_dir: Path, launch: Launch
+) -> list[str]:
+    failed: list[str] = []
+    running: set = set()
+    count, stop = 0, False
+    while True:
+        while not stop and pending and len(running) < max(1, launch.jobs):
+            _free_job_first(pending, log_dir)
+            job = pending.popleft()
+            print(f"  started {job.name}: log {log_dir / job.name}.log", flush=True)
+            running.add(pool.submit(run_job, job, log_dir, launch))
+        if not running:
+            return failed
+        finished_now, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished_now:
+            job, returncode, seconds = future.result()
+            if returncode == STOPPED:
+                continue
+            count += 1
+            status = "done" if returncode == 0 else f"FAILED (exit {returncode})"
+            total = count + len(running) + len(pending)
+            print(f"[{count}/{total}] {job.name}: {status} in {seconds:.0f} s", flush=True)
+            if returncode == 0:
+                pending.extendleft(reversed(_next_jobs(job, launch)))
+                continue
+            failed.append(job.name)
+            if returncode == 2:  # a user error (bad config, missing data): the rest would too
+                lines = (log_dir / f"{job.name}.log").read_text().strip().splitlines()
+                print(f"    {lines[-1] if lines else ''}\nstopping the study", file=sys.stderr)
+                stop = True
+                STOP.set()
 
 
 def _free_job_first(pending: deque[Job], log_dir: Path) -> None:
     """Rotate ``pending`` so that a job no other launcher holds comes first, if there is one."""
     for _ in range(len(pending)):
-        if not claims.held_by_another(claims.claim_path(log_dir, pending[0].name)):
+        if not claims.held_by_another(claims.claim_path(log_dir.parent, pending[0].claim)):
             return
         pending.rotate(-1)
 
