@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
-from vitrepro.cli import check_overrides
+from vitrepro.cli import _checked_task, check_overrides
 from vitrepro.errors import ConfigError
 from vitrepro.train import check_before_compute
 
@@ -89,6 +89,7 @@ BAD_INPUTS = {
         ["model=hybrid_tiny", "model.backbone_layers=[1,1,1,1]", "model.backbone_channels=[8,16]"],
         "model.backbone_channels=[8, 16]",
     ),
+    "unresolvable-interpolation": ([*TINY, "seed=${oops}"], "seed=?"),
     # found by trying the issue's list: raised by the few-shot solve after training
     "shots-over-the-pool": ([*TINY, "evaluation.shots=[500]"], "evaluation.shots=[500]"),
     "bad-fewshot-target": (
@@ -102,7 +103,11 @@ def check(*overrides: str) -> str | None:
     """The checks of ``vitrepro.train.run`` before compute, on the config Hydra composes."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, "paths.run_dir=/nonexistent/run"])
-        return check_before_compute(OmegaConf.to_container(cfg, resolve=True), inherited=[])
+
+        def checks(cfg: object) -> str | None:  # as src/train.py runs them, under its wrapper
+            return check_before_compute(OmegaConf.to_container(cfg, resolve=True), inherited=[])
+
+        return _checked_task(checks, cfg, None)
 
 
 def test_the_default_config_and_the_tiny_one_pass_the_checks():

@@ -16,8 +16,9 @@ from typing import Any
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
 from vitrepro.errors import ConfigError, JobRequeued, TrainingDivergedError
 
-# A full disk, a quota, a file-size limit, a read-only or forbidden output directory.
-STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+# A full disk, a quota, a file-size limit, a read-only file system; a forbidden path.
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+ACCESS_ERRORS = {errno.EACCES, errno.EPERM}
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -63,20 +64,24 @@ def check_overrides(config_dir: Path, config_name: str, argv: list[str]) -> None
         print(f"error: {text}", file=sys.stderr)
         sys.exit(2)
     run_dirs = [arg.partition("=")[2] for arg in argv if arg.startswith("hydra.run.dir=")]
-    output = cfg.get("paths", {}).get("output_dir") if hasattr(cfg, "get") else None
+    try:
+        output = cfg.get("paths", {}).get("output_dir") if hasattr(cfg, "get") else None
+    except OmegaConfBaseException as error:
+        print(f"error: paths.output_dir: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
     key, where = ("hydra.run.dir", run_dirs[-1]) if run_dirs else ("paths.output_dir", output)
     if where:
         _check_writable(key, Path(str(where)))
 
 
 def _first_failing(config_dir: Path, config_name: str, overrides: list[str]) -> str | None:
-    """The first override that fails to compose on its own (for an error that names none)."""
+    """The first override whose addition fails to compose (for an error that names none)."""
     from hydra import compose, initialize_config_dir
 
-    for override in overrides:
-        try:
+    for count, override in enumerate(overrides, start=1):  # growing prefixes: a key may need
+        try:  # an earlier group choice (model.layers after model=bit_micro)
             with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-                compose(config_name, overrides=[override])
+                compose(config_name, overrides=overrides[:count])
         except Exception:  # any failure names the culprit
             return override
     return None
@@ -116,7 +121,8 @@ def exit_on_user_error(
     """The wrapper of every Hydra entry script: the resolved config is checked against
     ``schema`` (``vitrepro.schema``) before the task runs; a ``ConfigError`` is printed as one
     line on stderr with exit code 2, a diverged run (``TrainingDivergedError``) likewise with
-    exit 3 (HYDRA_FULL_ERROR=1: the traceback), a SLURM requeue (``JobRequeued``) with 0.
+    exit 3 (HYDRA_FULL_ERROR=1: the traceback), a full disk or a forbidden path with exit 1, a
+    SLURM requeue (``JobRequeued``) with 0.
     ``@exit_on_user_error`` or ``@exit_on_user_error(schema=...)``."""
     if task is None:
         return functools.partial(exit_on_user_error, schema=schema)
@@ -124,9 +130,7 @@ def exit_on_user_error(
     @functools.wraps(task)
     def wrapper(cfg: Any) -> Any:
         try:
-            if schema is not None:
-                _check_schema(cfg, schema)
-            return task(cfg)
+            return _checked_task(task, cfg, schema)
         except JobRequeued as error:
             print(f"stopped for a requeue: {error}", file=sys.stderr)
             sys.exit(0 if error.requeued else 4)
@@ -136,10 +140,15 @@ def exit_on_user_error(
             print(f"error: {error}", file=sys.stderr)
             sys.exit(3)
         except OSError as error:
-            if error.errno not in STORAGE_ERRORS or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            known = STORAGE_ERRORS | ACCESS_ERRORS
+            if error.errno not in known or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             run_dir = cfg.get("paths", {}).get("run_dir") if hasattr(cfg, "get") else None
             where = error.filename or run_dir or "the run directory"
+            if error.errno in ACCESS_ERRORS:
+                print(f"error: could not access {where}: {error.strerror}; check its "
+                      "permissions or point the run elsewhere", file=sys.stderr)  # fmt: skip
+                sys.exit(1)
             advice = ("free space there or give the run another directory (hydra.run.dir=DIR); "
                       "checkpoints and summary.json are written whole or not at all, so "
                       "resume=auto can continue")  # fmt: skip
@@ -158,15 +167,28 @@ def exit_on_user_error(
     return wrapper
 
 
-def _check_schema(cfg: Any, schema: type) -> None:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import MissingMandatoryValue
-
-    from vitrepro.schema import check_types
+def _checked_task(task: Callable[[Any], Any], cfg: Any, schema: type | None) -> Any:
+    """``task(cfg)`` after the schema check; a value that cannot be resolved (an interpolation
+    naming no key, ``seed=${oops}``) becomes a ``ConfigError`` naming its key."""
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
     try:
-        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        if schema is not None:
+            _check_schema(cfg, schema)
+        return task(cfg)
     except MissingMandatoryValue as error:
         key = getattr(error, "full_key", None) or "config"
         raise ConfigError(key, "???", f"required; give {key}=...") from None
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "config"
+        reason = str(error).splitlines()[0]
+        raise ConfigError(key, "?", f"{reason}; fix the value or its ${{...}} reference") from None
+
+
+def _check_schema(cfg: Any, schema: type) -> None:
+    from omegaconf import OmegaConf
+
+    from vitrepro.schema import check_types
+
+    config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     check_types(config, schema)
