@@ -42,6 +42,6 @@ def test_the_report_shows_each_studys_figures_tables_design_and_provenance(tmp_p
     assert text.count("data:image/png;base64,") == 1 + curves  # the paper beside ours, curves
     assert "95% interval over seeds" in text and "CNN minus ViT" in text
     assert "Competence (" in text  # the verdict of the pre-registered bar
-    assert "2 runs on 2 cores of an Test CPU; 1.0 hours of runs; commits abcdef0" in text
+    assert "2 runs on Test CPU (2 cores); 1.0 hours of pre-training; commits abcdef0" in text
     assert "frozen design" in text and "steps_scaling" in text  # the overlay's budget rule
     assert 'href="../experiments/fig3/README.md"' in text

@@ -97,19 +97,20 @@ def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):
 def test_wandb_records_use_the_same_axes_and_metrics():
     class Run:  # the fields of wandb.apis.public.Run that studies read
         def __init__(self, model, pretraining, value, state="finished"):
-            self.config = {"choices": {"model": model, "pretraining": pretraining}, "seed": 0}
+            self.config = {"choices": {"model": model, "pretraining": pretraining}, "seed": 0,
+                           "data": {"num_train": 37500}}  # fmt: skip
             self.summary = {"transfer/glyphs_transfer/test_top1": value, "train_exaflops": 1e-6}
             self.state = state
 
     class Api:
         def sweep(self, path):
             assert path == "team/vitrepro/abc123"
-            runs = [Run("bit_micro", "glyphs_l_half", 0.5), Run("x", "y", 0, "crashed")]
+            runs = [Run("bit_micro", "glyphs_37k5", 0.5), Run("x", "y", 0, "crashed")]
             return type("Sweep", (), {"runs": runs})
 
     records = wandb_records("team/vitrepro/abc123", api=Api())
-    table = study_table(records, load_study("fig5", "tiny")["profiles"]["tiny"])
-    assert table[["series", "x", "value"]].values.tolist() == [["ResNet50x1", "7", 50.0]]
+    table = study_table(records, load_study("fig3", "tiny")["profiles"]["tiny"])
+    assert table[["series", "x", "value"]].values.tolist() == [["BiT", "37.5k", 50.0]]
 
 
 def test_axes_of_a_wandb_sweep_run_are_read_from_its_flat_parameters():

@@ -46,11 +46,10 @@ def test_train_writes_summary_and_offline_wandb_run(train, model):
     # where the wall time went: every phase measured, the steps one part of the fit
     timings = summary["timings"]
     phases = ("startup_s", "setup_s", "steps_s", "validation_s", "fewshot_s", "fit_other_s")
-    assert all(timings[p] >= 0 for p in (*phases, "final_evaluation_s"))
-    assert timings["steps_s"] > 0 and timings["fewshot_s"] > 0 and timings["startup_s"] > 0
-    assert timings["total_s"] == pytest.approx(
-        sum(timings[p] for p in timings if p != "total_s"), abs=0.01
-    )
+    assert all((timings[p] or 0) >= 0 for p in (*phases, "final_evaluation_s"))  # start-up: Linux
+    assert timings["steps_s"] > 0 and timings["fewshot_s"] > 0
+    parts = [timings[p] or 0 for p in timings if p != "total_s"]
+    assert timings["total_s"] == pytest.approx(sum(parts), abs=0.01)
 
     (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline_run.glob("run-*.wandb"))

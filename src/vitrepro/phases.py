@@ -36,6 +36,7 @@ class PhaseTimer(pl.Callback):
         self.steps_s = self.validation_s = 0.0
         self.fit_started = self.fit_ended = None
         self._mark: float | None = None
+        self._validation_mark = 0.0
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.fit_started = time.time()

@@ -155,7 +155,8 @@ def _separate_transfers(api: Any, entity_project: str, run: Any) -> dict[str, An
     runner's ``transfer_jobs=separate``): they finished after the run, so its W&B summary lacks
     them. Each is a finished ``finetune`` run grouped under the run's id, named by its run
     directory (``<run>/transfer/<name>``), as the local record joins them
-    (``studies.jobs.join_transfers``)."""
+    (``studies.jobs.join_transfers``): all of them or none, so that a learning-rate grid's
+    selection (Table 4) is over the whole grid."""
     wanted = (run.config.get("transfer") or {}) if isinstance(run.config, dict) else {}
     missing = [n for n in wanted if f"transfer/{n}/top1" not in run.summary]
     if not missing:
@@ -173,4 +174,6 @@ def _separate_transfers(api: Any, entity_project: str, run: Any) -> dict[str, An
             "data": (child.config.get("data") or {}).get("name"),
             "lr": ((child.config.get("recipe") or {}).get("optimizer") or {}).get("lr"),
         }
+    if set(results) != set(missing):  # as locally: a run counts once all its fine-tunes have
+        return {}
     return transfer_metrics(results)

@@ -63,7 +63,7 @@ def _commit_date(revision: str) -> str:
 def provenance(pool: Path) -> dict[str, Any]:
     """Machines, wall time, commits and dates of a run pool's committed records."""
     records = [json.loads(p.read_text()) for p in sorted(pool.glob("*.json"))]
-    machines = sorted({f"{r['machine'].get('cores')} cores of an {r['machine'].get('cpu')}"
+    machines = sorted({f"{r['machine'].get('cpu')} ({r['machine'].get('cores')} cores)"
                        for r in records if r.get("machine")})  # fmt: skip
     revisions = sorted({r["git_revision"][:7] for r in records if r.get("git_revision")})
     wall = sum(r["summary"].get("wall_time_s") or 0.0 for r in records)
@@ -115,9 +115,11 @@ def study_section(folder: Path, results: Path, profile: str, page: Path) -> str 
     pool = results / "pools" / spec.get("runs", study["name"]) / profile
     if pool.is_dir():
         made = provenance(pool)
-        parts.append(f"<p class=\"note\">{made['runs']} runs on {', '.join(made['machines'])}; "
-                     f"{made['wall_hours']} hours of runs; commits {', '.join(made['commits'])}"
-                     "</p>")  # fmt: skip
+        shared = spec.get("runs", study["name"])
+        parts.append(f"<p class=\"note\">run pool <code>{html.escape(shared)}</code> (shared by "
+                     f"the studies that name it): {made['runs']} runs on "
+                     f"{', '.join(made['machines'])}; {made['wall_hours']} hours of pre-training; "
+                     f"commits {', '.join(made['commits'])}</p>")  # fmt: skip
     parts += ["<details><summary>frozen design</summary>", _design(spec), "</details>"]
     return "\n".join(parts)
 
