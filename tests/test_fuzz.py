@@ -29,8 +29,8 @@ from vitrepro.schema import RunConfig
 from vitrepro.train import check_before_compute
 
 TINY = [*TINY_DATA, *TINY_VIT]
-CHECKS_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "80"))
-TRAIN_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
+CHECKS_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+TRAIN_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 SKIP = ("paths.", "hydra.", "logger.", "trainer._target_", "callbacks.", "transfer.")
 
 
