@@ -40,7 +40,7 @@ train: install ## the main job: the tiny studies' ViT learns the embedded glyph 
 
 reproduce: install ## any study: STUDY=pilot|fig3|fig4|fig5|relational|tuning|table8|fig9|fig8 (options below)
 	$(if $(STUDY),,$(error give STUDY=<name>: one of experiments/*/study.yaml))
-	$(BIN)/python -m vitrepro.studies.run $(STUDY) $(STUDY_ARGS)
+	$(BIN)/python -m vitrepro.studies.pool $(STUDY) $(STUDY_ARGS)
 
 reproduce-fig3: STUDY = fig3
 reproduce-fig3: reproduce ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
@@ -70,7 +70,7 @@ REHEARSED ?= fig3 fig4 fig5 table8 fig9 fig8
 rehearse: install ## the paper's studies end to end with tiny stand-ins, 2 DDP CPU processes a run (STUDY=one)
 	@for study in $(or $(STUDY),$(REHEARSED)); do \
 		echo "== rehearsing $$study"; \
-		$(BIN)/python -m vitrepro.studies.run $$study --profile full --rehearse \
+		$(BIN)/python -m vitrepro.studies.pool $$study --profile full --rehearse \
 			--results outputs/rehearsal || exit 1; \
 	done
 

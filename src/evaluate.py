@@ -9,9 +9,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.config.cli import check_overrides, exit_on_user_error
+from vitrepro.config.script_schemas import EvaluateConfig
 from vitrepro.files import CONF_DIR
-from vitrepro.script_schemas import EvaluateConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

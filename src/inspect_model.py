@@ -11,15 +11,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.config.cli import check_overrides, exit_on_user_error
+from vitrepro.config.script_schemas import InspectConfig
 from vitrepro.files import CONF_DIR
-from vitrepro.script_schemas import InspectConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="inspect")
 @exit_on_user_error(schema=InspectConfig)
 def main(cfg: DictConfig) -> None:
-    from vitrepro.inspection.run import inspect_checkpoint  # heavy imports after parsing
+    from vitrepro.inspection.report import inspect_checkpoint  # heavy imports after parsing
 
     results = inspect_checkpoint(cfg)
     distance = results.get("attention_distance", {})

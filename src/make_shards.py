@@ -3,15 +3,15 @@
 SRC is a class-per-folder image tree, a list file of ``<path> <class>`` lines, or
 ``synthetic`` (the embedded dataset: ``--synthetic-size N --split train|val``). Shards are
 written in one seeded order with a manifest (OUT/dataset.json); rerunning completes a partial
-output. See src/vitrepro/data/shards.py.
+output. See src/vitrepro/data/shards/write.py.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from vitrepro.cli import OneLineErrors
-from vitrepro.data.shards import (
+from vitrepro.config.cli import OneLineErrors
+from vitrepro.data.shards.write import (
     image_folder_samples,
     list_file_samples,
     synthetic_samples,

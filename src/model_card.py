@@ -10,16 +10,16 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vitrepro.cli import check_overrides, exit_on_user_error
+from vitrepro.config.cli import check_overrides, exit_on_user_error
+from vitrepro.config.script_schemas import ModelCardConfig
 from vitrepro.files import CONF_DIR
-from vitrepro.script_schemas import ModelCardConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="model_card")
 @exit_on_user_error(schema=ModelCardConfig)
 def main(cfg: DictConfig) -> None:
-    from vitrepro.compute import model_card
-    from vitrepro.validate import check_model
+    from vitrepro.compute.flops import model_card
+    from vitrepro.config.rules import check_model
 
     config = OmegaConf.to_container(cfg, resolve=True)
     image_size = config["model"]["image_size"]

@@ -8,14 +8,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from vitrepro.cli import check_overrides, drop_wandb_resume_args, exit_on_user_error
+from vitrepro.config.cli import check_overrides, drop_wandb_resume_args, exit_on_user_error
 from vitrepro.files import CONF_DIR
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
-    from vitrepro.train import run  # heavy imports after Hydra has parsed the command line
+    from vitrepro.training.run import run  # heavy imports after Hydra has parsed the command line
 
     summary = run(cfg)
     # Returned so Hydra sweepers (e.g. Optuna) can optimise it.

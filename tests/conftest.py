@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vitrepro import record
+from vitrepro.tracking import record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def train(tmp_path: Path):
 
 def write_synthetic_shards(root: Path, train: int, val: int, shard_size: int) -> Path:
     """The embedded dataset at 16 px as train/ and val/ shards under ``root``."""
-    from vitrepro.data.shards import synthetic_samples, write_shards
+    from vitrepro.data.shards.write import synthetic_samples, write_shards
 
     for split, size in (("train", train), ("val", val)):
         samples, classes = synthetic_samples(size, split, image_size=16)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from vitrepro.studies.grid import GridPoint
-from vitrepro.studies.run import PROJECT_ROOT
+from vitrepro.studies.pool import PROJECT_ROOT
 
 GROUPS = {"model", "pretraining", "transfer", "data", "recipe"}
 

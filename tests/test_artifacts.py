@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from conftest import TINY_DATA, TINY_VIT
-from vitrepro.artifacts import log_study
+from vitrepro.tracking.artifacts import log_study
 
 
 def _records(offline_run: Path) -> list[dict]:

@@ -14,9 +14,9 @@ from torchvision import datasets
 
 from cifar_files import write_fake_cifar
 from malicious_files import write_cifar_batch
+from vitrepro.config.errors import ConfigError
 from vitrepro.data.cifar import CIFAR_READERS
 from vitrepro.data.cifar_batches import read_batch
-from vitrepro.errors import ConfigError
 
 TORCHVISION = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 

@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 
-from test_studies import _micro_study
-from vitrepro import record
+from helpers import micro_study
 from vitrepro.studies import claims
 from vitrepro.studies.claims import acquire, claim_path, held_by_another, release
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
 from vitrepro.studies.jobs import Launch, is_complete, pretrain_job, run_job
+from vitrepro.tracking import record
 
 HOLD = """
 import sys, time
@@ -43,8 +43,8 @@ def test_a_claim_is_exclusive_and_free_again_when_its_launcher_is_killed(tmp_pat
 
 
 def test_two_launchers_sharing_a_pool_run_each_job_once(tmp_path, monkeypatch):
-    args = _micro_study(tmp_path, monkeypatch)
-    launch = [sys.executable, "-m", "vitrepro.studies.run", *args, "--jobs", "1"]
+    args = micro_study(tmp_path, monkeypatch)
+    launch = [sys.executable, "-m", "vitrepro.studies.pool", *args, "--jobs", "1"]
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     time.sleep(1.0)  # the second starts while the first holds its first job

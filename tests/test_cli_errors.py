@@ -16,9 +16,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY_DATA, TINY_VIT, clean_env, run_script
-from vitrepro.cli import _checked_task, check_overrides
-from vitrepro.errors import ConfigError
-from vitrepro.train import check_before_compute
+from vitrepro.config.cli import _checked_task, check_overrides
+from vitrepro.config.errors import ConfigError
+from vitrepro.training.run import check_before_compute
 
 TINY = [*TINY_DATA, *TINY_VIT]
 BAD_INPUTS = {
@@ -100,7 +100,7 @@ BAD_INPUTS = {
 
 
 def check(*overrides: str) -> str | None:
-    """The checks of ``vitrepro.train.run`` before compute, on the config Hydra composes."""
+    """The checks of ``vitrepro.training.run.run`` before compute, on the config Hydra composes."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, "paths.run_dir=/nonexistent/run"])
 

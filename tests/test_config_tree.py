@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from vitrepro.errors import ConfigError
+from helpers import CONF, MODELS, PAPER_TABLE1, composed
+from vitrepro.config.errors import ConfigError
+from vitrepro.config.rules import check_model, validate_config
 from vitrepro.models import build_model
-from vitrepro.validate import check_model, validate_config
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-PAPER_TABLE1 = Path(__file__).resolve().parents[1] / "src/vitrepro/paper/table1_variants.csv"
-MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 DATASETS = sorted(p.stem for p in (CONF / "data").glob("*.yaml"))
-
-
-def composed(*overrides: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "paths.root_dir=/tmp/vitrepro",
-                "paths.run_dir=/tmp/vitrepro/run",
-                *overrides,
-            ],
-        )
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 @pytest.mark.parametrize("data", DATASETS)

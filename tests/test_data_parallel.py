@@ -3,34 +3,24 @@ once (no padding with duplicates), and accumulation or two ranks give the large 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from conftest import TINY_DATA, TINY_VIT
-from test_image_folder_data import write_jpeg_tree
-from vitrepro import record
+from helpers import on_rank, write_jpeg_tree
 from vitrepro.data import ImageFolderDataModule, SyntheticDataModule
-
-
-def _on_rank(datamodule, rank: int, world: int):
-    """The datamodule as Lightning hands it to rank ``rank`` of ``world`` (epoch 0)."""
-    datamodule.trainer = SimpleNamespace(
-        global_rank=rank, world_size=world, current_epoch=0, accelerator=None
-    )
-    return datamodule
+from vitrepro.tracking import record
 
 
 def _synthetic(rank: int, world: int) -> SyntheticDataModule:
     dm = SyntheticDataModule(num_train=203, num_val=61, image_size=16, batch_size=8)
     dm.setup("fit")
-    return _on_rank(dm, rank, world)
+    return on_rank(dm, rank, world)
 
 
 def _image_folder(root, rank: int, world: int) -> ImageFolderDataModule:
     dm = ImageFolderDataModule(name="f", root=str(root), num_classes=3, image_size=16, batch_size=2)
     dm.setup("fit")
-    return _on_rank(dm, rank, world)
+    return on_rank(dm, rank, world)
 
 
 @pytest.mark.parametrize("kind", ["synthetic", "image_folder"])

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitrepro.curves import loss_flattened
 from vitrepro.studies.requirement import (
     data_requirement,
     fit_power_law,
@@ -17,6 +16,7 @@ from vitrepro.studies.requirement import (
     power_law,
     requirement_text,
 )
+from vitrepro.tracking.curves import loss_flattened
 
 SIZES = np.array([1500.0, 4500.0, 12000.0, 37500.0])
 FAMILIES = {"cnn": "bit_micro", "vit": "vit_micro_p8"}
@@ -100,7 +100,7 @@ def test_a_loss_is_flat_when_its_last_tenth_is_within_the_tolerance():
 
 @pytest.mark.parametrize("study", ["fig3", "fig4"])
 def test_the_pool_runs_the_competence_bar_first_a_pair_of_families_at_a_time(study):
-    from vitrepro.studies.run import load_study, study_points
+    from vitrepro.studies.pool import load_study, study_points
 
     points = study_points(load_study(study, "tiny")["profiles"]["tiny"])
     params = [dict(p.params) for p in points]
@@ -114,7 +114,7 @@ def test_the_pool_runs_the_competence_bar_first_a_pair_of_families_at_a_time(stu
 
 def test_figure5_adopts_figure3s_runs_of_the_same_command(tmp_path):
     from vitrepro.studies.grid import adopt_twins
-    from vitrepro.studies.run import load_study, study_points
+    from vitrepro.studies.pool import load_study, study_points
 
     fig3 = study_points(load_study("fig3", "tiny")["profiles"]["tiny"])
     fig5 = study_points(load_study("fig5", "tiny")["profiles"]["tiny"])

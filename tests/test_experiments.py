@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from vitrepro.validate import validate_config
+from vitrepro.config.rules import validate_config
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 PAPER = ROOT / "src" / "vitrepro" / "paper"
@@ -49,7 +49,7 @@ def test_preset_composes_validates_and_expects_the_papers_number(name):
 
 
 def test_the_schema_declares_every_key_of_every_shipped_option():
-    from vitrepro import schema
+    from vitrepro.config import schema
 
     groups = {
         "model": schema.Model,

@@ -4,8 +4,6 @@ entry point that takes a checkpoint takes the export with the checkpoint's logit
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,22 +11,15 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY_DATA, TINY_VIT, Result, clean_env, run_script
-from vitrepro.checkpointing import resume_from
-from vitrepro.errors import ConfigError
+from conftest import TINY_DATA, TINY_VIT, run_script
+from helpers import export_command
+from vitrepro.config.errors import ConfigError
 from vitrepro.export import export_checkpoint
 from vitrepro.models import build_model
-from vitrepro.models.checkpoints import model_from_checkpoint
+from vitrepro.models.pretrained import model_from_checkpoint
+from vitrepro.training.checkpointing import resume_from
 
 SHOTS = ["evaluation.shots=[1,2]", "evaluation.seeds=1"]
-
-
-def export_command(*args: str, output_dir: Path) -> Result:
-    """``python -m vitrepro.export ARGS`` as a user runs it."""
-    env = {**clean_env(output_dir), "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "-m", "vitrepro.export", *map(str, args)]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    return Result(proc.returncode, proc.stdout, proc.stderr, output_dir)
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY_DATA, TINY_VIT, run_script
-from vitrepro.cli import _checked_task, check_overrides
-from vitrepro.errors import ConfigError
-from vitrepro.schema import RunConfig
-from vitrepro.train import check_before_compute
+from vitrepro.config.cli import _checked_task, check_overrides
+from vitrepro.config.errors import ConfigError
+from vitrepro.config.schema import RunConfig
+from vitrepro.training.run import check_before_compute
 
 TINY = [*TINY_DATA, *TINY_VIT]
 CHECKS_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))

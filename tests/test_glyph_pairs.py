@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitrepro.data.glyph_pairs import GlyphPairs, GlyphPairSpec, class_pairs
+from vitrepro.data.generators.glyph_pairs import GlyphPairs, GlyphPairSpec, class_pairs
 
 PATCH = 4  # the tiny ViTs' patch size
 N = 4000

@@ -1,4 +1,4 @@
-"""The run guards (vitrepro.guards) as units; the end-to-end behaviour is in
+"""The run guards (vitrepro.training.guards) as units; the end-to-end behaviour is in
 test_training_chain.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from vitrepro.guards import StopOnNonFiniteLoss, TrainingDivergedError
+from vitrepro.training.guards import StopOnNonFiniteLoss, TrainingDivergedError
 
 
 def test_non_finite_loss_guard_records_the_first_bad_step_without_a_step_tensor():

@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from torchvision.transforms import v2
 
 from cifar_files import write_fake_cifar
 from conftest import TINY_VIT, few_steps
+from helpers import write_jpeg_tree
 from vitrepro.data import ImageFolderDataModule
-
-
-def write_jpeg_tree(root: Path, classes: int = 3, per_class: int = 4) -> None:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c in range(classes):
-            folder = root / split / f"class_{c}"
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                pixels = rng.integers(0, 255, size=(40, 48, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
 
 
 def test_image_folder_module_applies_paper_preprocessing(tmp_path):

@@ -150,7 +150,7 @@ def test_inspect_model_on_a_trained_run(train, tmp_path):
 def test_inspect_model_on_a_timm_hybrid_state_dict_skips_the_filters(tmp_path):
     hybrid = ["model=hybrid_tiny", "model.depth=1", "model.hidden_size=32", "model.num_heads=2",
               "model.mlp_size=64", "model.representation_size=null"]  # fmt: skip
-    from test_config_tree import composed
+    from helpers import composed
     from vitrepro.models import build_model
 
     cfg = composed(*hybrid, "data.image_size=32")
@@ -185,7 +185,7 @@ def test_inspect_model_user_errors_are_one_line(tmp_path, args, message):
 
 
 def test_attention_statistics_do_not_depend_on_the_chunk_size():
-    from vitrepro.inspection.run import attention_statistics
+    from vitrepro.inspection.report import attention_statistics
 
     backbone = tiny_vit().backbone
     images = torch.randn(5, 3, 32, 32)

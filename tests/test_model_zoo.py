@@ -11,12 +11,12 @@ import timm
 import torch
 
 from conftest import ROOT, run_script
+from helpers import MODELS, PAPER_TABLE1, model_cfg, randomised
 from official_npz import write_official_npz
-from test_config_tree import MODELS, PAPER_TABLE1, composed
-from vitrepro.compute import model_card
-from vitrepro.errors import ConfigError
+from vitrepro.compute.flops import model_card
+from vitrepro.config.errors import ConfigError
 from vitrepro.models import build_model
-from vitrepro.models.checkpoints import resample_position_embeddings
+from vitrepro.models.pretrained import resample_position_embeddings
 
 # Encoder parameters (no pre-logits, no classifier) at 224 px (32 px for the tiny profile),
 # counted once and fixed here; timm's model of the same configuration where it has one.
@@ -57,10 +57,6 @@ PARAMS_WITHOUT_HEAD = {
 
 
 AT_32_PX = {"vit_s4", "bit_cifar_r26", "hybrid_small"}  # the small profile's 32-px models
-
-
-def model_cfg(name: str, *overrides: str) -> dict:
-    return composed(f"model={name}", *overrides)["model"]
 
 
 def test_every_config_has_a_fixed_parameter_count():
@@ -142,17 +138,10 @@ def test_head_bias_init_for_sigmoid_pretraining():
     assert torch.all(net.head.bias == -10) and torch.count_nonzero(net.head.weight) == 0
 
 
-def _randomised(net: torch.nn.Module) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn_like(p) * 0.1)
-    return net.eval()
-
-
 @pytest.mark.parametrize("name", ["vit_tiny_p4", "hybrid_tiny"])
 def test_official_npz_reproduces_logits(tmp_path, name):
     cfg = model_cfg(name, "model.depth=2")
-    source = _randomised(build_model(cfg, num_classes=5, image_size=32))
+    source = randomised(build_model(cfg, num_classes=5, image_size=32))
     write_official_npz(source, tmp_path / "official.npz")
     loaded = build_model(
         {**cfg, "pretrained": str(tmp_path / "official.npz"), "pretrained_head": "keep"}, 5, 32
@@ -164,7 +153,7 @@ def test_official_npz_reproduces_logits(tmp_path, name):
 
 def test_official_npz_at_higher_resolution_for_finetuning(tmp_path):
     cfg = model_cfg("vit_tiny_p4", "model.depth=1")
-    source = _randomised(build_model(cfg, num_classes=5, image_size=16))
+    source = randomised(build_model(cfg, num_classes=5, image_size=16))
     write_official_npz(source, tmp_path / "official.npz")
     tuned = build_model({**cfg, "pretrained": str(tmp_path / "official.npz")}, 9, 32)
     assert tuned.backbone.pos_embed.shape == (1, 1 + 8 * 8, 128)
@@ -176,7 +165,7 @@ def test_official_npz_at_higher_resolution_for_finetuning(tmp_path):
 
 def test_resampling_is_identity_at_the_same_size_and_resizes_otherwise():
     cfg = model_cfg("vit_tiny_p4", "model.depth=1")
-    small = _randomised(build_model(cfg, 5, 16))
+    small = randomised(build_model(cfg, 5, 16))
     state = small.state_dict()
     same = resample_position_embeddings(state, small)
     assert torch.equal(same["backbone.pos_embed"], state["backbone.pos_embed"])
@@ -191,7 +180,7 @@ def test_resampling_is_identity_at_the_same_size_and_resizes_otherwise():
 
 
 def test_timm_state_dict_loads(tmp_path):
-    reference = _randomised(
+    reference = randomised(
         timm.create_model("vit_tiny_patch16_224", num_classes=4, img_size=32, patch_size=8)
     )
     torch.save(reference.state_dict(), tmp_path / "timm.pth")

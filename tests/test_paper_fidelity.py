@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from test_model_zoo import _randomised, model_cfg
+from helpers import model_cfg, randomised
 from vitrepro.models import build_model
-from vitrepro.models.checkpoints import resample_position_embeddings
+from vitrepro.models.pretrained import resample_position_embeddings
 
 
 def test_zoom_resampling_equals_the_official_codes_scipy_zoom():
@@ -16,7 +16,7 @@ def test_zoom_resampling_equals_the_official_codes_scipy_zoom():
     from scipy import ndimage
 
     cfg = model_cfg("vit_tiny_p4", "model.depth=1")
-    small = _randomised(build_model(cfg, 5, 56))  # a 14x14 grid
+    small = randomised(build_model(cfg, 5, 56))  # a 14x14 grid
     large = build_model(cfg, 5, 96)  # 24x24
     state = small.state_dict()
     grid = state["backbone.pos_embed"][0, 1:].reshape(14, 14, -1).numpy()

@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 from torchvision.transforms import v2
 
+from vitrepro.config.errors import ConfigError
 from vitrepro.data import FORMATS, build_datamodule
 from vitrepro.data.datamodules import ImageFolderDataModule
 from vitrepro.data.preprocessing import (
@@ -24,9 +25,8 @@ from vitrepro.data.preprocessing import (
     normalise_batch,
     train_transform,
 )
-from vitrepro.data.streaming import ShardsDataModule
+from vitrepro.data.shards.datamodule import ShardsDataModule
 from vitrepro.data.subsets import per_class_subset
-from vitrepro.errors import ConfigError
 
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

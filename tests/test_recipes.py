@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import vitrepro
-from test_config_tree import composed
-from vitrepro.validate import check_model, check_recipe
+from helpers import composed
+from vitrepro.config.rules import check_model, check_recipe
 
 TABLE3 = Path(vitrepro.__file__).parent / "paper" / "table3_pretrain_hparams.csv"
 RECIPES = {

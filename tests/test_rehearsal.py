@@ -11,13 +11,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, clean_env
-from vitrepro import record
-from vitrepro.budget import total_steps
-from vitrepro.rehearsal import BATCH, MAX_LOOKS, stand_in
+from vitrepro.config.rules import validate_config
 from vitrepro.studies.grid import expand_grid, load_sweep
 from vitrepro.studies.jobs import is_complete
-from vitrepro.studies.run import main
-from vitrepro.validate import validate_config
+from vitrepro.studies.pool import main
+from vitrepro.tracking import record
+from vitrepro.training.budget import total_steps
+from vitrepro.training.rehearsal import BATCH, MAX_LOOKS, stand_in
 
 
 def _composed(*overrides: str) -> dict:

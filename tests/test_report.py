@@ -7,8 +7,8 @@ import shutil
 
 from study_records import fabricate_summary
 from vitrepro.studies.collect import local_records, series_axes
+from vitrepro.studies.pool import STUDIES, load_study, study_points, write_results
 from vitrepro.studies.report import main
-from vitrepro.studies.run import STUDIES, load_study, study_points, write_results
 
 
 def test_the_report_shows_each_studys_figures_tables_design_and_provenance(tmp_path):

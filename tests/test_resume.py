@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_VIT, Result, run_script, write_synthetic_shards
-from test_data_parallel import _on_rank
-from test_image_folder_data import write_jpeg_tree
+from helpers import on_rank, write_jpeg_tree
 from vitrepro.data import ImageFolderDataModule
 
 # 512 images at batch 32 are 16 steps an epoch; saves every 10 steps and after each epoch.
@@ -210,7 +209,7 @@ def _image_folder_batches(root, workers: int, resume_after: int | None = None) -
         name="f", root=str(root), num_classes=3, image_size=16, batch_size=4, num_workers=workers
     )
     dm.setup("fit")
-    _on_rank(dm, 0, 1)
+    on_rank(dm, 0, 1)
     loader = dm.train_dataloader()
     if resume_after is not None:  # what Lightning hands back from the checkpoint
         loader.load_state_dict({"epoch": 0, "batches": resume_after})

@@ -11,9 +11,9 @@ import torch
 
 from cifar_files import write_fake_cifar
 from conftest import TINY_DATA, TINY_VIT, few_steps, run_script
+from helpers import export_command
 from malicious_files import write_cifar_batch, write_ckpt, write_npz, write_pth
-from test_export import export_command
-from vitrepro.module import LitClassifier
+from vitrepro.training.module import LitClassifier
 
 TINY = [*TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none"]
 PICKLED = "holds a Python object of type posix.mkdir: not loaded"

@@ -8,11 +8,11 @@ import math
 import pytest
 
 from study_records import composed_values
-from vitrepro.budget import plan_batch, total_steps
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.models import build_model
-from vitrepro.schedule import warmup_then_decay, weight_decay_groups
+from vitrepro.training.budget import plan_batch, total_steps
+from vitrepro.training.schedule import warmup_then_decay, weight_decay_groups
 
 
 def test_linear_warmup_then_linear_decay():

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from conftest import TINY_VIT, few_steps, run_script, write_synthetic_shards
-from vitrepro.data.shards import image_folder_samples, synthetic_samples, write_shards
-from vitrepro.data.streaming import ShardsDataModule
+from vitrepro.data.shards.datamodule import ShardsDataModule
+from vitrepro.data.shards.write import image_folder_samples, synthetic_samples, write_shards
 
 
 def write_tree_with_bad_files(root, classes=3, per_class=6):
@@ -207,7 +207,7 @@ def test_too_many_corrupt_samples_stop_the_run(tmp_path):
     "text,count", [("9M", 9_000_000), ("300M", 300_000_000), ("50k", 50_000), ("1234", 1234)]
 )
 def test_subset_sizes_parse(text, count):
-    from vitrepro.data.streaming import parse_count
+    from vitrepro.data.shards.datamodule import parse_count
 
     assert parse_count(text) == count
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY_VIT, clean_env
+from conftest import clean_env
+from helpers import micro_study
 from study_records import fabricate_summary, point_params
-from vitrepro import record
-from vitrepro.record import config_value
 from vitrepro.studies.collect import (
     local_records,
     series_axes,
@@ -23,7 +21,7 @@ from vitrepro.studies.collect import (
 )
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
 from vitrepro.studies.jobs import Launch, command, is_complete, pretrain_job, run_grid
-from vitrepro.studies.run import (
+from vitrepro.studies.pool import (
     PROJECT_ROOT,
     STUDIES,
     load_study,
@@ -31,6 +29,8 @@ from vitrepro.studies.run import (
     study_points,
     write_results,
 )
+from vitrepro.tracking import record
+from vitrepro.tracking.record import config_value
 
 STUDY_PROFILES = [
     (path.parent.name, profile)
@@ -131,62 +131,8 @@ def test_unknown_study_and_profile_are_one_line_errors(capsys):
     assert "profile=huge" in capsys.readouterr().err
 
 
-MICRO_SWEEP = {
-    "program": "src/train.py",
-    "method": "grid",
-    "parameters": {
-        "model": {"values": ["vit_tiny_p8", "vit_tiny_p4"]},
-        "recipe.steps": {"value": 3},
-    },
-    "command": ["${env}", "python", "${program}", "${args_no_hyphens}"],
-}
-MICRO_FIXED = [
-    *TINY_VIT,
-    "data.image_size=16",
-    "data.num_train=64",
-    "data.num_val=32",
-    "recipe.global_batch_size=16",
-    "recipe.schedule.warmup_steps=1",
-    "evaluation.shots=[1,2]",
-    "evaluation.seeds=1",
-    "logger=csv",
-]
-
-
-def _micro_study(tmp_path: Path, monkeypatch) -> list[str]:
-    """The micro study's files in ``tmp_path``; returns its command-line arguments."""
-    sweep = json.loads(json.dumps(MICRO_SWEEP))
-    for override in MICRO_FIXED:
-        key, value = override.split("=", 1)
-        sweep["parameters"][key] = {"value": yaml.safe_load(value)}
-    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(sweep))
-    study = {
-        "name": "micro",
-        "figure": "fewshot_subsets",
-        "title": "micro study",
-        "x": "steps",
-        "y": "5-shot",
-        "profiles": {
-            "tiny": {
-                "sweep": str(tmp_path / "micro.yaml"),
-                "scale": "test",
-                "series_axis": "model",
-                "x_axis": "recipe.steps",
-                "metric": ["fewshot/synthetic_transfer/2shot"],
-                "labels": {"model": {"vit_tiny_p8": "ViT-B/32", "vit_tiny_p4": "ViT-L/16"}},
-            }
-        },
-    }
-    (tmp_path / "micro_study.yaml").write_text(yaml.safe_dump(study))
-    for key, value in clean_env(tmp_path).items():
-        monkeypatch.setenv(key, value)
-    args = [str(tmp_path / "micro_study.yaml"), "--output", str(tmp_path / "out")]
-    args += ["--results", str(tmp_path / "results")]
-    return args
-
-
 def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypatch):
-    args = _micro_study(tmp_path, monkeypatch)
+    args = micro_study(tmp_path, monkeypatch)
     assert main(args) == 0
     runs = tmp_path / "out" / "studies" / "micro" / "tiny"
     points = expand_grid(load_sweep(tmp_path / "micro.yaml"))

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from study_records import fabricate_summary
-from vitrepro import record
 from vitrepro.studies.collect import local_records, study_table
 from vitrepro.studies.grid import GridPoint
-from vitrepro.studies.run import PROJECT_ROOT, load_study, study_points, write_results
+from vitrepro.studies.pool import PROJECT_ROOT, load_study, study_points, write_results
+from vitrepro.tracking import record
 
 
 def test_table8_puts_the_papers_5shot_next_to_ours(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import TINY_DATA, TINY_VIT, run_script
-from vitrepro.studies.summaries import load_summaries
+from vitrepro.studies.collect import load_summaries
 
 
 def test_multirun_grid_is_collected_from_summaries(tmp_path):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_config_tree import composed
+from helpers import composed
+from vitrepro.config.rules import validate_config
 from vitrepro.studies.grid import expand_grid as study_grid
 from vitrepro.studies.grid import load_sweep
-from vitrepro.validate import validate_config
 
 with warnings.catch_warnings():  # sweeps 0.2.0 warns about pydantic v1-style config names
     warnings.simplefilter("ignore")

@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from conftest import ROOT
-from test_image_folder_data import write_jpeg_tree
+from helpers import write_jpeg_tree
 from vitrepro.data import ImageFolderDataModule
-from vitrepro.record import select_on_minival, transfer_metrics
+from vitrepro.tracking.record import select_on_minival, transfer_metrics
 
 PAPER_NAMES = {
     "ImageNet": "imagenet",

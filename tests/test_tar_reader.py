@@ -11,8 +11,8 @@ import torch
 import webdataset as wds
 
 from conftest import write_synthetic_shards
-from vitrepro.data.streaming import ShardsDataModule
-from vitrepro.data.tar_reader import TarFormatError, shard_samples
+from vitrepro.data.shards.datamodule import ShardsDataModule
+from vitrepro.data.shards.tar_headers import TarFormatError, shard_samples
 
 
 def _webdataset_samples(path) -> list[dict]:

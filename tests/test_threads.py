@@ -1,4 +1,4 @@
-"""Thread defaults: one rule (vitrepro.performance) for a single run, CPU data-parallel runs,
+"""Thread defaults: one rule (compute.performance) for a single run, CPU data-parallel runs,
 SLURM tasks and the study runner's jobs; DataLoader workers keep PyTorch's one thread each."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vitrepro.performance import cpu_threads, keep_freed_memory, threads_per_process
+from vitrepro.compute.performance import cpu_threads, keep_freed_memory, threads_per_process
 from vitrepro.studies.grid import GridPoint
 from vitrepro.studies.jobs import Job, Launch, environment
 
@@ -62,7 +62,7 @@ def test_the_study_runner_gives_each_job_its_share(tmp_path):
 def test_a_study_runs_one_process_per_gpu_else_per_usable_core():
     import os
 
-    from vitrepro.performance import study_layout, threads_per_process
+    from vitrepro.compute.performance import study_layout, threads_per_process
 
     cores = len(os.sched_getaffinity(0))
     assert study_layout(gpus=0) == cores

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 from vitrepro.files import write_json_atomic
-from vitrepro.tracking import wandb_mode
+from vitrepro.tracking.wandb_run import wandb_mode
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_atomic_files_get_the_permissions_open_would_give(tmp_path):
 def test_a_wandb_run_carries_its_job_type_group_and_tags(no_wandb_env, monkeypatch):
     from omegaconf import OmegaConf
 
-    from vitrepro.loggers import build_loggers
+    from vitrepro.tracking.loggers import build_loggers
 
     monkeypatch.setenv("WANDB_RUN_GROUP", "parent123")  # what a transfer child is given
     logger_cfg = OmegaConf.load(ROOT / "conf" / "logger" / "wandb.yaml")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, run_script
-from vitrepro import record
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
+from vitrepro.tracking import record
 
 SHOTS = ["evaluation.shots=[1,5]", "evaluation.seeds=2"]
 
@@ -110,7 +110,7 @@ def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(t
 
 
 def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
-    from vitrepro.checkpointing import resume_from
+    from vitrepro.training.checkpointing import resume_from
 
     (tmp_path / "checkpoints").mkdir()
     assert resume_from("auto", tmp_path) is None  # nothing yet: a fresh start
@@ -129,7 +129,7 @@ def test_resume_auto_takes_the_newest_checkpoint_of_any_kind(tmp_path):
 
 @pytest.mark.parametrize("damage", ["zero-byte", "truncated", "text"])
 def test_resume_auto_skips_a_damaged_newest_checkpoint_with_one_warning(tmp_path, damage, caplog):
-    from vitrepro.checkpointing import resume_from
+    from vitrepro.training.checkpointing import resume_from
 
     (tmp_path / "checkpoints").mkdir()
     older, newest = tmp_path / "checkpoints" / "interrupted.ckpt", tmp_path / "hpc_ckpt_2.ckpt"

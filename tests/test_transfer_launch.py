@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from conftest import ROOT, TINY_DATA, TINY_TRANSFER_CHILD, TINY_VIT, clean_env
-from vitrepro import record
-from vitrepro.transfer import child_environment
+from vitrepro.tracking import record
+from vitrepro.training.transfer import child_environment
 
 CHILD = ",".join(f"'{o}'" for o in TINY_TRANSFER_CHILD)
 TRANSFER = ["transfer=synthetic", f"transfer.synthetic_transfer=[{CHILD}]"]

@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
-from vitrepro.errors import ConfigError, RefusedFileError
+from vitrepro.config.errors import ConfigError, RefusedFileError
+from vitrepro.config.plain_types import plain
 from vitrepro.files import write_file_atomic, write_json_atomic
-from vitrepro.models.checkpoint_files import (
+from vitrepro.models.weight_files import (
     EXPORT_CONFIG,
     EXPORT_WEIGHTS,
     METADATA_KEYS,
@@ -31,7 +32,6 @@ from vitrepro.models.checkpoint_files import (
     nested_state_dict,
     resolve_checkpoint,
 )
-from vitrepro.plain_types import plain
 from vitrepro.safe_load import load_torch
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _write_safetensors(weights: dict[str, Any], target: Path, source: Path) -> N
 
 def main(argv: list[str] | None = None) -> int:
     """The command: one line on success, one error line and exit code 2 on a user mistake."""
-    from vitrepro.cli import OneLineErrors
+    from vitrepro.config.cli import OneLineErrors
 
     parser = OneLineErrors(prog="python -m vitrepro.export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a run directory, one of its .ckpt files or a .pth")

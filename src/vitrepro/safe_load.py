@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vitrepro.errors import ConfigError, RefusedFileError
+from vitrepro.config.errors import ConfigError, RefusedFileError
 
 HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,

@@ -69,7 +69,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     import timm
 
     from vitrepro.files import PROJECT_ROOT
-    from vitrepro.tracking import git_revision
+    from vitrepro.tracking.wandb_run import git_revision
 
     env = {
         "device": device.type,
@@ -90,7 +90,7 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def _matmul(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
-    from vitrepro.bench.matmul import matmul_tflops
+    from vitrepro.compute.peak import matmul_tflops
 
     record["matmul"] = {
         p: matmul_tflops(device, DTYPES[p], profile.matmul_n, repeats, profile.matmul_seconds)
@@ -163,7 +163,7 @@ def _without_unusable_bf16(record: dict, profile: Profile, device: torch.device)
     (the probe and the reason are recorded, and the table says so)."""
     if not profile.bf16_probe or device.type != "cpu":
         return profile
-    from vitrepro.bench.matmul import bf16_probe
+    from vitrepro.compute.peak import bf16_probe
 
     probe = record["bf16_probe"] = bf16_probe()
     if probe["bf16_vs_fp32"] >= BF16_USABLE:
@@ -220,7 +220,7 @@ def run(
     def save() -> None:
         write_json_atomic(out, record)
 
-    torch.set_float32_matmul_precision("high")  # as vitrepro.train.run does
+    torch.set_float32_matmul_precision("high")  # as vitrepro.training.run.run does
     profile = _without_unusable_bf16(record, profile, device)
     wanted = set(sections) | ({"matmul"} if "training" in sections else set())  # MFU's peak
     for name in SECTIONS:

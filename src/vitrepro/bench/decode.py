@@ -31,9 +31,9 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from vitrepro.data.datamodules import ImageFolderDataModule
-from vitrepro.data.shards import image_folder_samples, write_shards
-from vitrepro.data.streaming import ShardsDataModule
-from vitrepro.data.synthetic import MotifCompositions, MotifSpec
+from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
+from vitrepro.data.shards.datamodule import ShardsDataModule
+from vitrepro.data.shards.write import image_folder_samples, write_shards
 
 
 def _write_jpegs(root: Path, count: int, size: tuple[int, int]) -> None:

@@ -5,9 +5,9 @@ runner gives each of its jobs.
    bare PyTorch loop on the same batch (``training.measure_training``), and its training FLOPs
    against this CPU's one-thread matmul rate.
 2. **Overhead**: one real study point, pre-training then its fine-tune as a job of its own,
-   run by the study runner (``python -m vitrepro.studies.run``) in a fresh process: the whole
+   run by the study runner (``python -m vitrepro.studies.pool``) in a fresh process: the whole
    command's wall time against the pre-training's steps alone, broken down by phase from the
-   runs' ``timings`` (``vitrepro.phases``) and the runner's job times.
+   runs' ``timings`` (``vitrepro.tracking.phases``) and the runner's job times.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import yaml
 
-from vitrepro.bench.matmul import matmul_tflops
 from vitrepro.bench.training import TrainingCase, measure_training
+from vitrepro.compute.peak import matmul_tflops
 from vitrepro.files import PROJECT_ROOT
 
 PARITY_GOAL = 1.05  # our step may take at most 5% longer than the bare loop's
@@ -102,7 +102,7 @@ def measure_overhead(point: dict[str, Any], fixed: list[str]) -> dict[str, Any]:
         folder = Path(tmp)
         study = _study_files(folder, point, fixed)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-        command = [sys.executable, "-m", "vitrepro.studies.run", str(study), "--jobs", "1"]
+        command = [sys.executable, "-m", "vitrepro.studies.pool", str(study), "--jobs", "1"]
         command += ["--output", str(folder / "out"), "--results", str(folder / "results")]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)

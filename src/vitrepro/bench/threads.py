@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from vitrepro.bench.training import TrainingCase, bare_loop_seconds, compose_case, fixed_batch
-from vitrepro.performance import threads_per_process
+from vitrepro.compute.performance import threads_per_process
 
 
 def _wait_for(barrier: Path, processes: int, timeout: float = 600.0) -> None:

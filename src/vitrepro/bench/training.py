@@ -2,14 +2,14 @@
 
 The project's path, ``LitClassifier`` in a real ``pl.Trainer`` (no logger, checkpointing or
 progress bar), against a bare PyTorch loop with the same model class and initial weights, the
-same batch (made once, on the device), optimiser construction (``vitrepro.module.
+same batch (made once, on the device), optimiser construction (``vitrepro.training.module.
 build_optimizer``: AdamW over the weight-decay groups, the per-step LR schedule), precision
 (``torch.autocast`` bf16 for ``bf16-mixed``) and gradient clipping. Both read the batch through
 the same ``DataLoader`` and time the same optimizer steps after warm-up, the device synchronised
 at every step boundary; a side's speed is its median step, and repetitions alternate which side
 runs first, after a garbage collection.
 
-MFU = 3 x forward FLOPs per image (``vitrepro.compute.forward_flops``, Table 6's accounting)
+MFU = 3 x forward FLOPs per image (``vitrepro.compute.flops.forward_flops``, Table 6's accounting)
 x images/s / the dense matmul FLOP/s this machine measured at the same dtype (``matmul``).
 """
 
@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from vitrepro.bench.matmul import synchronize
-from vitrepro.compute import forward_flops
+from vitrepro.compute.flops import forward_flops
+from vitrepro.compute.peak import synchronize
+from vitrepro.compute.performance import DEFAULTS, keep_freed_memory, prepare_images, prepare_model
 from vitrepro.files import CONF_DIR
-from vitrepro.guards import StopOnNonFiniteLoss
 from vitrepro.models import build_model
-from vitrepro.module import LitClassifier, build_optimizer
-from vitrepro.performance import DEFAULTS, keep_freed_memory, prepare_images, prepare_model
+from vitrepro.training.guards import StopOnNonFiniteLoss
+from vitrepro.training.module import LitClassifier, build_optimizer
 
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 
@@ -188,7 +188,7 @@ def lightning_seconds(
     step_seconds: list[float] | None = None,
 ) -> tuple[float, torch.nn.Module]:
     """The project's path: ``LitClassifier`` (its loss, logging, optimiser and schedule) with
-    the non-finite-loss guard of ``vitrepro.train`` in a ``pl.Trainer``; seconds and
+    the non-finite-loss guard of ``vitrepro.training.run`` in a ``pl.Trainer``; seconds and
     ``step_seconds`` as the bare loop's, and the trained model."""
     module = LitClassifier(
         _fresh_model(case, model_cfg, performance),

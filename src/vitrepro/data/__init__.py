@@ -3,7 +3,7 @@
 from vitrepro.data.build import FORMATS, build_datamodule
 from vitrepro.data.cifar import CIFARDataModule
 from vitrepro.data.datamodules import ImageFolderDataModule, SyntheticDataModule
-from vitrepro.data.synthetic import MotifCompositions, MotifSpec
+from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
 
 __all__ = [
     "FORMATS",

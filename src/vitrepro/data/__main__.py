@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
-from vitrepro.data.synthetic import MotifCompositions, MotifSpec
+from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
 
 
 def main() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from vitrepro.config.errors import ConfigError
 from vitrepro.data.cifar import CIFARDataModule
 from vitrepro.data.datamodules import ImageFolderDataModule, SyntheticDataModule
-from vitrepro.data.streaming import ShardsDataModule
-from vitrepro.errors import ConfigError
+from vitrepro.data.shards.datamodule import ShardsDataModule
 
 FORMATS: dict[str, type[pl.LightningDataModule]] = {
     "synthetic": SyntheticDataModule,
@@ -33,7 +33,7 @@ def build_datamodule(
     performance: dict[str, Any] | None = None,
 ) -> pl.LightningDataModule:
     """Instantiate the reader ``data_cfg["format"]`` names with the config's other keys;
-    ``performance``: the run's DataLoader switches (``vitrepro.performance``)."""
+    ``performance``: the run's DataLoader switches (``vitrepro.compute.performance``)."""
     if isinstance(data_cfg, DictConfig):
         data_cfg = OmegaConf.to_container(data_cfg, resolve=True)
     data_format = data_cfg.get("format")

@@ -12,10 +12,10 @@ from torchvision import datasets
 from torchvision.datasets import VisionDataset
 from torchvision.transforms import v2
 
+from vitrepro.config.errors import ConfigError
 from vitrepro.data.cifar_batches import read_batch
 from vitrepro.data.datamodules import ImageFolderDataModule
 from vitrepro.data.subsets import per_class_subset
-from vitrepro.errors import ConfigError
 
 
 class _CIFARFromDisk:

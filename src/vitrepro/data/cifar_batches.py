@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 # (module, name) pairs a CIFAR batch may reference: arrays (protocols 2-4 and 5), their
 # dtypes, NumPy scalars (re-packed label lists) and bytes at protocol 2. Both NumPy 1's

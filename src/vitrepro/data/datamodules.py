@@ -18,7 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from vitrepro.data.glyph_pairs import GlyphPairs, GlyphPairSpec
+from vitrepro.compute.performance import loader_options
+from vitrepro.config.errors import ConfigError
+from vitrepro.data.generators.glyph_pairs import GlyphPairs, GlyphPairSpec
+from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
 from vitrepro.data.order import (
     EpochShuffle,
     PositionSeeded,
@@ -37,9 +40,6 @@ from vitrepro.data.preprocessing import (
 )
 from vitrepro.data.real_labels import WithReaLLabels
 from vitrepro.data.subsets import per_class_subset, split_minival
-from vitrepro.data.synthetic import MotifCompositions, MotifSpec
-from vitrepro.errors import ConfigError
-from vitrepro.performance import loader_options
 
 # data.generator.version -> (spec, dataset) of the embedded generator
 GENERATORS = {1: (MotifSpec, MotifCompositions), 2: (GlyphPairSpec, GlyphPairs)}
@@ -130,8 +130,9 @@ class _ImageDataModule(pl.LightningDataModule):
 
 class SyntheticDataModule(_ImageDataModule):
     """The embedded dataset: ``generator.version`` 2 is the glyph-pair generator
-    (``data/glyph_pairs.py``), 1 the motif compositions (``data/synthetic.py``); no files, no
-    network. ``num_test`` images of an independent stream are the held-out test set."""
+    (``data/generators/glyph_pairs.py``), 1 the motif compositions
+    (``data/generators/motifs.py``); no files, no network. ``num_test`` images of an
+    independent stream are the held-out test set."""
 
     def __init__(
         self,

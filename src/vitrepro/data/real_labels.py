@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import datasets
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 
 class WithReaLLabels(Dataset):

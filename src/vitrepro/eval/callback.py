@@ -89,7 +89,7 @@ class FewShotEvaluation(pl.Callback):
         self.every_n_steps, self.batch_size = every_n_steps, batch_size
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
-        self.seconds = 0.0  # this process's evaluations (vitrepro.phases)
+        self.seconds = 0.0  # this process's evaluations (vitrepro.tracking.phases)
         self._last_step = -1
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 from vitrepro.eval.callback import evaluate_fewshot
-from vitrepro.models.checkpoints import model_from_checkpoint
+from vitrepro.models.pretrained import model_from_checkpoint
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 ModelBuilder = Callable[..., nn.Module]
 _BUILDERS: dict[str, ModelBuilder] = {}
@@ -52,23 +52,10 @@ def get_builder(arch: str) -> ModelBuilder:
     return _BUILDERS[arch]
 
 
-def build_model(model_cfg: dict[str, Any], num_classes: int, image_size: int) -> nn.Module:
-    """Build the model a ``conf/model`` entry describes, for a dataset's classes and image size.
-
-    With ``pretrained=PATH`` the weights are loaded and adapted (``checkpoints.load_pretrained``).
-    """
+def construct(model_cfg: dict[str, Any], num_classes: int, image_size: int) -> nn.Module:
+    """The freshly initialised model a ``conf/model`` entry describes (its weights, if any, are
+    loaded by ``models.build.build_model``)."""
     kwargs = {k: v for k, v in model_cfg.items() if k not in DESCRIPTIVE_KEYS}
-    model = get_builder(model_cfg.get("arch"))(
+    return get_builder(model_cfg.get("arch"))(
         num_classes=num_classes, image_size=image_size, **kwargs
     )
-    if model_cfg.get("pretrained"):
-        from vitrepro.models.checkpoints import load_pretrained
-
-        load_pretrained(
-            model,
-            {k: v for k, v in model_cfg.items() if k != "pretrained"},
-            model_cfg["pretrained"],
-            head=model_cfg.get("pretrained_head", "drop"),
-            interpolation=model_cfg.get("posemb_interpolation", "zoom"),
-        )
-    return model

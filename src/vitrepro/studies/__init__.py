@@ -1,1 +1,2 @@
-"""Studies: collect run summaries into tables (and, later, the paper's figures)."""
+"""A study: its grid of runs, the pool that runs them, their records collected into tables,
+and the figures beside the paper's."""

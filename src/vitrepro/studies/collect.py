@@ -1,4 +1,7 @@
-"""A study's results table from run records: local ``summary.json`` files or W&B runs.
+"""Run records into tables: a study's results from local ``summary.json`` files or W&B runs, and
+any runs' summaries as one table (``python -m vitrepro.studies.collect DIR [DIR ...] [--columns
+KEY ...] [--csv PATH]``). Studies read nothing else: a table or figure is a pure function of the
+runs' records.
 
 Both sources give the same flat metric names (``final/val/top1``, ``fewshot/<set>/<k>shot``,
 ``transfer/<set>/best_top1``, ``train_exaflops``), and the same lookup of a grid axis: a Hydra
@@ -7,6 +10,7 @@ group choice (``model``, ``pretraining``) or a dotted config key (``data.num_tra
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,10 +18,16 @@ from typing import Any
 
 import pandas as pd
 
-from vitrepro.curves import loss_flattened
-from vitrepro.errors import ConfigError
-from vitrepro.record import config_value, finished, flat_metrics, transfer_metrics
+from vitrepro.config.errors import ConfigError
 from vitrepro.studies.seeds import COMPETENCE
+from vitrepro.tracking.curves import loss_flattened
+from vitrepro.tracking.record import (
+    config_value,
+    finished,
+    finished_under,
+    flat_metrics,
+    transfer_metrics,
+)
 
 
 def label(labels: dict[str, dict], axis: str, value: Any) -> str:
@@ -177,3 +187,52 @@ def _separate_transfers(api: Any, entity_project: str, run: Any) -> dict[str, An
     if set(results) != set(missing):  # as locally: a run counts once all its fine-tunes have
         return {}
     return transfer_metrics(results)
+
+
+BASE_COLUMNS = [
+    "model",
+    "data",
+    "final/val/top1",
+    "best/val/top1",
+    "images_seen",
+    "wall_time_s",
+    "git_revision",
+]
+
+
+def load_summaries(roots: list[str | Path], config_keys: list[str] = ()) -> pd.DataFrame:
+    """One row per finished run under ``roots``; ``config_keys`` add dotted config fields."""
+    rows = []
+    for root in roots:
+        for summary in finished_under(root):
+            row = {
+                "model": summary["model"],
+                "data": summary["data"],
+                "final/val/top1": summary["final"].get("val/top1"),
+                "best/val/top1": summary["best"].get("val/top1"),
+                "images_seen": summary["images_seen"],
+                "wall_time_s": summary["wall_time_s"],
+                "git_revision": summary["git_revision"][:12],
+                "run_dir": summary["run_dir"],
+            }
+            row.update({key: config_value(summary["config"], key) for key in config_keys})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=[*BASE_COLUMNS, *config_keys, "run_dir"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Run summaries (summary.json) under directories as one table."
+    )
+    parser.add_argument("roots", nargs="+", help="directories searched for summary.json")
+    parser.add_argument("--columns", nargs="*", default=[], help="dotted config keys to add")
+    parser.add_argument("--csv", help="also write the table (without run directories) here")
+    args = parser.parse_args()
+    table = load_summaries(args.roots, args.columns).drop(columns="run_dir")
+    print(table.to_string(index=False))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()

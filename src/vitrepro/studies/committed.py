@@ -16,9 +16,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from vitrepro import record
 from vitrepro.files import PROJECT_ROOT, write_json_atomic
 from vitrepro.studies.grid import GridPoint
+from vitrepro.tracking import record
 
 POOLS = PROJECT_ROOT / "experiments" / "pools"
 # The config sections that decide a run's result (speed switches, paths and loggers do not).

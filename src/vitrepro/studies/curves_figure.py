@@ -13,8 +13,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from vitrepro.files import save_figure_atomic
-from vitrepro.record import config_value
 from vitrepro.studies.collect import label, series_axes
+from vitrepro.tracking.record import config_value
 
 
 def _name(config: dict[str, Any], profile: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

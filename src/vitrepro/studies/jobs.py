@@ -3,7 +3,7 @@
 A point runs ``src/train.py`` with ``transfer_jobs=separate`` in ``<pool>/<point>``: it only
 pre-trains. Once it has finished, every fine-tune it asks for (its ``transfer`` group) is a job
 in ``<pool>/<point>/transfer/<name>``, started in a clean environment (no rendezvous, SLURM or
-W&B-agent variables of the parent: ``vitrepro.transfer.child_environment``), with its W&B run a
+W&B-agent variables of the parent: ``training.transfer.child_environment``), with its W&B run a
 ``finetune`` job grouped under the parent's. When the last one has finished, the results join
 the parent's record. Every job runs under a claim file (``studies.claims``), so launchers that
 share a pool run each job once. Locally a job is a process (or, rehearsing, ``tasks``
@@ -24,14 +24,14 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitrepro import record
+from vitrepro.compute.performance import threads_per_process
 from vitrepro.files import PROJECT_ROOT
-from vitrepro.loggers import WANDB_ID_FILE
-from vitrepro.performance import threads_per_process
 from vitrepro.studies import claims, committed
 from vitrepro.studies.grid import GridPoint
 from vitrepro.studies.srun import srun_tasks, wait_for_tasks
-from vitrepro.transfer import child_command, child_environment, transfer_result
+from vitrepro.tracking import record
+from vitrepro.tracking.loggers import WANDB_ID_FILE
+from vitrepro.training.transfer import child_command, child_environment, transfer_result
 
 TRAIN = [sys.executable, str(PROJECT_ROOT / "src" / "train.py")]
 CLAIM_POLL_S = 5.0  # how often a job another launcher holds is looked at again

@@ -1,4 +1,4 @@
-"""Run a study's grid and draw its figure: ``python -m vitrepro.studies.run fig3 [--profile tiny]``.
+"""Run a study's grid and draw its figure: ``python -m vitrepro.studies.pool fig3 --profile tiny``.
 
 The grid is the profile's W&B sweep file, expanded and rendered as the agent does; each point
 runs ``src/train.py`` in ``<output>/studies/<study>/<profile>/<point>`` with ``resume=auto``.
@@ -19,10 +19,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from vitrepro.artifacts import log_study
-from vitrepro.errors import ConfigError
+from vitrepro.compute.performance import study_layout, threads_per_process
+from vitrepro.config.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT, write_text_atomic
-from vitrepro.performance import study_layout, threads_per_process
 from vitrepro.studies.collect import local_records, study_table, wandb_records
 from vitrepro.studies.committed import POOLS
 from vitrepro.studies.curves_figure import draw_curves
@@ -38,6 +37,7 @@ from vitrepro.studies.grid import (
 from vitrepro.studies.jobs import Launch, run_grid
 from vitrepro.studies.requirement import data_requirement, requirement_text
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
+from vitrepro.tracking.artifacts import log_study
 
 STUDIES = PROJECT_ROOT / "experiments"  # one folder a study: study.yaml, README, results
 
@@ -67,7 +67,7 @@ def study_points(
 
 
 # The paper-scale rehearsal (``--rehearse``, ``make rehearse``): every full-profile run with
-# tiny stand-ins (vitrepro.rehearsal), as 2 data-parallel processes started as ``srun`` starts
+# tiny stand-ins (training.rehearsal), as 2 data-parallel processes started as ``srun`` starts
 # them, each point in the environment a W&B agent gives its run.
 REHEARSAL = Launch(
     extra=(
@@ -149,7 +149,7 @@ def write_results(
 
 def log_study_outputs(study: dict, label: str, results: Path, output: Path) -> Path:
     """The files ``write_results`` wrote, as one W&B run of job type ``study``
-    (``vitrepro.artifacts.log_study``), kept under ``<output>/studies/wandb``."""
+    (``vitrepro.tracking.artifacts.log_study``), kept under ``<output>/studies/wandb``."""
     stem = f"{study['name']}_{label}"
     tables = {
         path.stem.removeprefix(stem).strip("_") or "results": pd.read_csv(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

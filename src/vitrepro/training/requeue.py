@@ -21,7 +21,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from vitrepro.errors import JobRequeued
+from vitrepro.config.errors import JobRequeued
 
 REQUEUE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 

@@ -15,8 +15,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from vitrepro.errors import ConfigError, RefusedFileError
-from vitrepro.models.checkpoint_files import verify_checkpoint
+from vitrepro.config.errors import ConfigError, RefusedFileError
+from vitrepro.models.weight_files import verify_checkpoint
 from vitrepro.safe_load import load_torch
 
 log = logging.getLogger(__name__)

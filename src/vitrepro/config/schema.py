@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 
 Positive = Annotated[StrictInt, Field(gt=0)]
 NonNegative = Annotated[StrictInt, Field(ge=0)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
-from vitrepro.errors import ConfigError, JobRequeued, TrainingDivergedError
+from vitrepro.config.errors import ConfigError, JobRequeued, TrainingDivergedError
 
 # A full disk, a quota, a file-size limit, a read-only file system; a forbidden path.
 STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
@@ -119,7 +119,7 @@ def exit_on_user_error(
     task: Callable[[Any], Any] | None = None, *, schema: type | None = None
 ) -> Any:
     """The wrapper of every Hydra entry script: the resolved config is checked against
-    ``schema`` (``vitrepro.schema``) before the task runs; a ``ConfigError`` is printed as one
+    ``vitrepro.config.schema`` before the task runs; a ``ConfigError`` is printed as one
     line on stderr with exit code 2, a diverged run (``TrainingDivergedError``) likewise with
     exit 3 (HYDRA_FULL_ERROR=1: the traceback), a full disk or a forbidden path with exit 1, a
     SLURM requeue (``JobRequeued``) with 0.
@@ -188,7 +188,7 @@ def _checked_task(task: Callable[[Any], Any], cfg: Any, schema: type | None) -> 
 def _check_schema(cfg: Any, schema: type) -> None:
     from omegaconf import OmegaConf
 
-    from vitrepro.schema import check_types
+    from vitrepro.config.schema import check_types
 
     config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     check_types(config, schema)

@@ -153,7 +153,7 @@ def synthetic_samples(
     size: int, split: str, image_size: int = 32, num_classes: int = 10
 ) -> tuple[list[Sample], list[str]]:
     """The embedded dataset as lossless PNG samples, so the shard pipeline runs on it too."""
-    from vitrepro.data.synthetic import MotifCompositions, MotifSpec
+    from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
 
     dataset = MotifCompositions(
         MotifSpec(num_classes=num_classes, image_size=image_size), split, size

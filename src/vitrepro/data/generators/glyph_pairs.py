@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vitrepro.data.synthetic import SPLITS, TASKS, RenderedImages, hashed_uniforms
+from vitrepro.data.generators.motifs import SPLITS, TASKS, RenderedImages, hashed_uniforms
 
 _TEMPLATE = 5  # glyph templates are 5x5; strokes join neighbouring points of a 3x3 lattice
 _LATTICE = [(r, c) for r in (0, 2, 4) for c in (0, 2, 4)]

@@ -16,7 +16,7 @@ class TrainingDivergedError(RuntimeError):
 
 
 class JobRequeued(Exception):  # noqa: N818 - an outcome, not an error
-    """A SLURM job stopped at a checkpoint for its requeue (``vitrepro.requeue``); the entry
+    """A SLURM job stopped at a checkpoint for its requeue (``training.requeue``); the entry
     points print it as one line, exit code 0 when the job was requeued, else 4."""
 
     def __init__(self, message: str, requeued: bool = True) -> None:

@@ -12,9 +12,9 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from vitrepro.performance import prepare_images
-from vitrepro.plain_types import plain
-from vitrepro.schedule import warmup_then_decay, weight_decay_groups
+from vitrepro.compute.performance import prepare_images
+from vitrepro.config.plain_types import plain
+from vitrepro.training.schedule import warmup_then_decay, weight_decay_groups
 
 
 class LitClassifier(pl.LightningModule):

@@ -19,32 +19,32 @@ import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vitrepro import record
-from vitrepro.budget import plan_batch, total_steps
-from vitrepro.callbacks import run_callbacks
-from vitrepro.checkpointing import RunClock, checkpoint_step, resume_from
-from vitrepro.compute import forward_flops, parameter_counts, train_exaflops
-from vitrepro.curves import LearningCurves
+from vitrepro.compute.flops import forward_flops, parameter_counts, train_exaflops
+from vitrepro.compute.performance import DEFAULTS, cpu_threads, keep_freed_memory, prepare_model
+from vitrepro.compute.throughput import Throughput
+from vitrepro.config.rules import validate_config
 from vitrepro.data import build_datamodule
 from vitrepro.eval.callback import FewShotEvaluation
 from vitrepro.files import PROJECT_ROOT
-from vitrepro.loggers import (
+from vitrepro.models import build_model
+from vitrepro.tracking import record
+from vitrepro.tracking.curves import LearningCurves
+from vitrepro.tracking.loggers import (
     WANDB_ID_FILE,
     build_loggers,
     finish_loggers,
     tracker_location,
     update_tracker_summaries,
 )
-from vitrepro.models import build_model
-from vitrepro.module import LitClassifier
-from vitrepro.performance import DEFAULTS, cpu_threads, keep_freed_memory, prepare_model
-from vitrepro.phases import PhaseTimer, process_age_s
-from vitrepro.rehearsal import computed
-from vitrepro.requeue import lightning_plugins
-from vitrepro.throughput import Throughput
-from vitrepro.tracking import git_revision, hydra_choices
-from vitrepro.transfer import check_transfers, parent_overrides, run_transfers
-from vitrepro.validate import validate_config
+from vitrepro.tracking.phases import PhaseTimer, process_age_s
+from vitrepro.tracking.wandb_run import git_revision, hydra_choices
+from vitrepro.training.budget import plan_batch, total_steps
+from vitrepro.training.callbacks import run_callbacks
+from vitrepro.training.checkpointing import RunClock, checkpoint_step, resume_from
+from vitrepro.training.module import LitClassifier
+from vitrepro.training.rehearsal import computed
+from vitrepro.training.requeue import lightning_plugins
+from vitrepro.training.transfer import check_transfers, parent_overrides, run_transfers
 
 log = logging.getLogger(__name__)  # Hydra sends it to the console and the run's train.log
 
@@ -83,7 +83,7 @@ def check_before_compute(config: dict[str, Any], inherited: list[str]) -> str | 
 def _computed_and_recorded(cfg: DictConfig) -> tuple[DictConfig, dict, dict]:
     """The config the run computes (as given and resolved) and the one it records: the same,
     or with ``rehearsal=true`` tiny stand-ins computed and the real run recorded, with the
-    stand-in beside it (``vitrepro.rehearsal``)."""
+    stand-in beside it (``vitrepro.training.rehearsal``)."""
     recorded = OmegaConf.to_container(cfg, resolve=True)
     config = computed(recorded)
     if config is recorded:
@@ -227,7 +227,7 @@ def _summary(
     params: dict[str, int],
     revision: str,
 ) -> dict[str, Any]:
-    """The run record (``vitrepro.record``) of a finished fit."""
+    """The run record (``vitrepro.tracking.record``) of a finished fit."""
     throughput = next(c for c in trainer.callbacks if isinstance(c, Throughput))
     clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
     fewshot = next((c for c in trainer.callbacks if isinstance(c, FewShotEvaluation)), None)

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from vitrepro.errors import TrainingDivergedError
+from vitrepro.config.errors import TrainingDivergedError
 
 
 class StopOnNonFiniteLoss(pl.Callback):

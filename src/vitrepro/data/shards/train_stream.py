@@ -26,7 +26,7 @@ import webdataset as wds
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
 from vitrepro.data.order import ResumableLoader, mixed_seed, seed_cpu_generator
-from vitrepro.data.tar_reader import TarFormatError, shard_samples
+from vitrepro.data.shards.tar_headers import TarFormatError, shard_samples
 
 
 def _position(sample: dict) -> int:

@@ -17,12 +17,12 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
+from vitrepro.config.errors import ConfigError
 from vitrepro.data.datamodules import ImageFolderDataModule
 from vitrepro.data.order import rank_and_world, trainer_position
 from vitrepro.data.preprocessing import decode
-from vitrepro.data.shard_stream import ShardLoader, ShardStream
-from vitrepro.data.shards import read_manifest
-from vitrepro.errors import ConfigError
+from vitrepro.data.shards.train_stream import ShardLoader, ShardStream
+from vitrepro.data.shards.write import read_manifest
 
 
 def _manifest_classes(root: str, train_dir: str | None) -> int:

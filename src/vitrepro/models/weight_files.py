@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 from vitrepro.safe_load import check_npz, check_safetensors, load_safetensors, load_torch
 
 EXPORT_WEIGHTS, EXPORT_CONFIG = "model.safetensors", "config.json"

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from vitrepro.budget import device_count, plan_batch
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
+from vitrepro.config.schema import RunConfig, check_types
 from vitrepro.models import get_builder
-from vitrepro.models.checkpoint_files import verify_checkpoint
-from vitrepro.schema import RunConfig, check_types
+from vitrepro.models.weight_files import verify_checkpoint
+from vitrepro.training.budget import device_count, plan_batch
 
 
 def _positive(key: str, value: Any) -> None:

@@ -17,9 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from timm.models.vision_transformer import VisionTransformer
 from torch.utils.data import DataLoader
 
-from vitrepro import record
+from vitrepro.config.errors import ConfigError
 from vitrepro.data.build import build_datamodule
-from vitrepro.errors import ConfigError
 from vitrepro.files import write_json_atomic
 from vitrepro.inspection.attention import (
     attention_rollout,
@@ -39,8 +38,9 @@ from vitrepro.inspection.plots import (
     plot_position_similarity,
     plot_rollout,
 )
-from vitrepro.models.checkpoint_files import EXPORT_WEIGHTS, resolve_checkpoint
-from vitrepro.models.checkpoints import model_from_checkpoint
+from vitrepro.models.pretrained import model_from_checkpoint
+from vitrepro.models.weight_files import EXPORT_WEIGHTS, resolve_checkpoint
+from vitrepro.tracking import record
 
 ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
 

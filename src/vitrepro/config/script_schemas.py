@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from vitrepro.schema import Data, Evaluation, Model, Paths, Positive, PositiveNumber, _Group
+from vitrepro.config.schema import Data, Evaluation, Model, Paths, Positive, PositiveNumber, _Group
 
 
 class EvaluateConfig(_Group):

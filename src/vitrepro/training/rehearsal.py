@@ -25,8 +25,8 @@ import copy
 import math
 from typing import Any
 
-from vitrepro.budget import total_steps
-from vitrepro.data.streaming import parse_count
+from vitrepro.data.shards.datamodule import parse_count
+from vitrepro.training.budget import total_steps
 
 DATA_SCALE = 1_000_000  # real images per stand-in image
 STEP_SCALE = 1_000  # real fine-tuning steps per stand-in step

@@ -11,16 +11,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from vitrepro.checkpointing import (
+from vitrepro.tracking.curves import LearningCurves
+from vitrepro.training.checkpointing import (
     INTERRUPTED,
     FlushLogsWithCheckpoints,
     RandomStateInCheckpoint,
     RunClock,
     checkpoint_callbacks,
 )
-from vitrepro.curves import LearningCurves
-from vitrepro.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
-from vitrepro.requeue import CheckpointAndRequeue
+from vitrepro.training.guards import CheckpointOnInterrupt, StopOnNonFiniteLoss
+from vitrepro.training.requeue import CheckpointAndRequeue
 
 
 def configured_callbacks(entries: DictConfig | None, has_logger: bool) -> list[pl.Callback]:

@@ -97,15 +97,15 @@ def finish_loggers(loggers: list, failed: bool = False, summary: dict | None = N
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             if summary and not failed:
-                from vitrepro.artifacts import log_model_artifacts
+                from vitrepro.tracking.artifacts import log_model_artifacts
 
                 log_model_artifacts(logger, summary, Path(summary["run_dir"]))
             logger.experiment.finish(exit_code=1 if failed else 0)
 
 
 def update_tracker_summaries(loggers: list, summary: dict) -> None:
-    """The W&B run's summary: the record's flat view (``vitrepro.record``), as tables read it."""
-    from vitrepro import record
+    """The W&B run's summary: the record's flat view (``tracking.record``), as tables read it."""
+    from vitrepro.tracking import record
 
     for logger in loggers:
         if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):

@@ -19,9 +19,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from vitrepro.errors import ConfigError
+from vitrepro.config.errors import ConfigError
 from vitrepro.files import PROJECT_ROOT
-from vitrepro.record import finished
+from vitrepro.tracking.record import finished
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def check_transfers(transfers: dict[str, list[str]] | DictConfig, inherited: lis
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from vitrepro.rehearsal import computed
-    from vitrepro.validate import validate_config
+    from vitrepro.config.rules import validate_config
+    from vitrepro.training.rehearsal import computed
 
     if not transfers or not GlobalHydra.instance().is_initialized():
         return

@@ -25,8 +25,9 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import _load_weights as load_official_npz
 from torch import nn
 
-from vitrepro.errors import ConfigError
-from vitrepro.models.checkpoint_files import (
+from vitrepro.config.errors import ConfigError
+from vitrepro.models.registry import construct
+from vitrepro.models.weight_files import (
     TORCH_SUFFIXES,
     read_weights,
     resolve_checkpoint,
@@ -59,16 +60,19 @@ def model_from_checkpoint(
         image_size = metadata["image_size"]
     elif not num_classes:
         raise ConfigError("num_classes", num_classes, "give the checkpoint's number of classes")
-    from vitrepro.models.registry import build_model  # the registry loads through this module
-
-    model_cfg = {**model_cfg, "pretrained": str(checkpoint), "pretrained_head": head}
-    return build_model(model_cfg, num_classes=num_classes, image_size=image_size), image_size
+    model = construct(model_cfg, num_classes, image_size)
+    load_pretrained(
+        model,
+        {k: v for k, v in model_cfg.items() if k != "pretrained"},
+        str(checkpoint),
+        head=head,
+        interpolation=model_cfg.get("posemb_interpolation", "zoom"),
+    )
+    return model, image_size
 
 
 def _from_official_npz(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> dict:
     """Build the model at the checkpoint's own grid, let timm load the npz, take its state."""
-    from vitrepro.models.registry import build_model
-
     check_npz(path, "model.pretrained")  # no Python objects: NumPy never unpickles
     weights = np.load(path, allow_pickle=False)
     if getattr(model.backbone, "pos_embed", None) is None:
@@ -83,7 +87,7 @@ def _from_official_npz(path: Path, model: nn.Module, model_cfg: dict[str, Any]) 
     grid = round((weights[key].shape[1] - prefix_tokens) ** 0.5)
     stride = model.backbone.patch_embed.img_size[0] // model.backbone.patch_embed.grid_size[0]
     num_classes = weights["head/bias"].shape[-1] if "head/bias" in weights.files else 1
-    native = build_model(model_cfg, num_classes=num_classes, image_size=grid * stride)
+    native = construct(model_cfg, num_classes, grid * stride)
     blocks = {k.split("/")[1] for k in weights.files if k.startswith("Transformer/encoderblock_")}
     try:
         if len(blocks) != len(native.backbone.blocks):

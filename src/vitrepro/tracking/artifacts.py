@@ -58,7 +58,7 @@ def log_study(
     local directory."""
     import wandb
 
-    from vitrepro.tracking import wandb_mode
+    from vitrepro.tracking.wandb_run import wandb_mode
 
     save_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(

@@ -1,0 +1,1 @@
+"""The embedded procedural datasets that stand in for JFT-like pre-training data."""
