@@ -1,5 +1,6 @@
-"""This machine's dense matmul rate per dtype: the denominator of model FLOPs utilisation.
-A square ``n x n`` by ``n x n`` product counts ``2 n^3`` FLOPs."""
+"""Peak rates, the denominator of model FLOPs utilisation: a GPU's published dense peak (as
+Lightning knows it) and this machine's measured matmul rate per dtype (a square ``n x n`` by
+``n x n`` product counts ``2 n^3`` FLOPs)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,13 @@ def bf16_probe(n: int = 256, min_seconds: float = 0.05) -> dict[str, Any]:
     fp32 = matmul_tflops(cpu, torch.float32, n, 1, min_seconds)["tflops"]
     bf16 = matmul_tflops(cpu, torch.bfloat16, n, 1, min_seconds)["tflops"]
     return {"n": n, "fp32_tflops": fp32, "bf16_tflops": bf16, "bf16_vs_fp32": bf16 / fp32}
+
+
+def peak_flops(device: torch.device, precision: str) -> float | None:
+    """The device's dense peak FLOP/s at the run's precision (GPUs Lightning knows), else None."""
+    if device.type != "cuda":
+        return None
+    from lightning_fabric.utilities.throughput import get_available_flops
+
+    dtype = torch.bfloat16 if "bf16" in precision else torch.float32
+    return get_available_flops(device, dtype)

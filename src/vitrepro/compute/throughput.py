@@ -15,15 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-
-def peak_flops(device: torch.device, precision: str) -> float | None:
-    """The device's dense peak FLOP/s at the run's precision (GPUs Lightning knows), else None."""
-    if device.type != "cuda":
-        return None
-    from lightning_fabric.utilities.throughput import get_available_flops
-
-    dtype = torch.bfloat16 if "bf16" in precision else torch.float32
-    return get_available_flops(device, dtype)
+from vitrepro.compute.peak import peak_flops
 
 
 class Throughput(pl.Callback):
