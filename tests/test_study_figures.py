@@ -16,8 +16,8 @@ from vitrepro.tracking import record
 
 def test_table8_puts_the_papers_5shot_next_to_ours(tmp_path):
     study = load_study("table8", "tiny")
-    point = GridPoint((("model", "vit_tiny_p4"), ("model.position_embedding", "learned_2d")))
-    fabricate_summary(tmp_path / "run", point, ["fewshot/synthetic_transfer/5shot"], 0.3)
+    point = GridPoint((("model", "vit_micro_p8"), ("model.position_embedding", "learned_2d")))
+    fabricate_summary(tmp_path / "run", point, ["fewshot/glyphs_transfer/5shot"], 0.3)
     write_results(study, "tiny", local_records([tmp_path / "run"]), tmp_path / "out")
     rows = (tmp_path / "out" / "table8_tiny_vs_paper.md").read_text().splitlines()
     assert rows[2] == "| ViT-B/16 | 2d | 30.0 |  | 1 | 64.0 |"  # Table 8: 0.64001, stem
@@ -26,7 +26,7 @@ def test_table8_puts_the_papers_5shot_next_to_ours(tmp_path):
 def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
     profile = load_study("fig9", "tiny")["profiles"]["tiny"]
     config = {"model": {"classifier": "gap"}, "recipe": {"optimizer": {"lr": 0.0003}}}
-    metric = "fewshot/synthetic_transfer/5shot"
+    metric = "fewshot/glyphs_transfer/5shot"
     history = [{"step": 100, metric: 0.2}, {"step": 400, metric: 0.5}]
     table = study_table([(config, {"fewshot_history": history})], profile)
     assert table[["series", "step", "value"]].values.tolist() == [
