@@ -49,6 +49,19 @@ BAD_INPUTS = {
     "unknown-task": ([*TINY, "data.task=finetune"], "data.task=finetune"),
     "too-many-synthetic-classes": ([*TINY, "data.num_classes=1000"], "data.num_classes=1000"),
     "unknown-format": ([*TINY, "data.format=lmdb"], "data.format=lmdb"),
+    "glyphs-more-than-cells": (
+        ["data=glyphs", "data.generator.num_distractors=3"],
+        "data.generator.num_distractors=3",
+    ),
+    "relational-on-3x3-cells": (
+        ["data=glyphs", "data.generator.relational=true", "data.generator.cells=3"],
+        "data.generator.cells=3",
+    ),
+    "relational-odd-classes": (
+        ["data=glyphs", "data.generator.relational=true", "data.num_classes=11"],
+        "data.num_classes=11",
+    ),
+    "glyphs-left-out-of-every-class": (["data=glyphs", "data.num_classes=3"], "data.num_classes=3"),
     "bad-prefetch": ([*TINY, "performance.prefetch_factor=0"], "performance.prefetch_factor=0"),
     "bad-threads": ([*TINY, "performance.threads=0"], "performance.threads=0"),
     "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),

@@ -81,10 +81,42 @@ def check_data(
                 f"at most {sets // 2} with {key}.generator.num_glyphs="
                 f"{generator.get('num_glyphs', 16)}; raise num_glyphs",
             )
+        if generator.get("version") == 2:
+            _check_glyph_layout(data, generator, key)
     if "root" in data and paths:
         _check_location(data, key)
     for name, target in (data.get("fewshot_datasets") or {}).items() if fewshot else ():
         check_data(target, f"{key}.fewshot_datasets.{name}", paths=paths)
+
+
+def _check_glyph_layout(data: dict[str, Any], generator: dict[str, Any], key: str) -> None:
+    """Generator v2's placement (``data/generators/glyph_pairs.py``): every glyph in a cell of
+    its own, the relational variant on 2 x 2 cells with two arrangements per pair, and at least
+    one pair per two glyphs so that every glyph belongs to a class."""
+    cells, distractors = generator.get("cells", 2), generator.get("num_distractors", 1)
+    if 2 + distractors > cells**2:
+        raise ConfigError(
+            f"{key}.generator.num_distractors",
+            distractors,
+            f"2 class glyphs and {distractors} distractors need {2 + distractors} cells, "
+            f"{key}.generator.cells={cells} gives {cells**2}; lower it or raise cells",
+        )
+    relational = bool(generator.get("relational"))
+    if relational and cells != 2:
+        raise ConfigError(f"{key}.generator.cells", cells, "the relational variant needs 2")
+    if relational and data["num_classes"] % 2:
+        raise ConfigError(
+            f"{key}.num_classes", data["num_classes"], "relational classes come in pairs: even"
+        )
+    pairs = data["num_classes"] // 2 if relational else data["num_classes"]
+    glyphs = generator.get("num_glyphs", 10)
+    if pairs < glyphs // 2:
+        raise ConfigError(
+            f"{key}.num_classes",
+            data["num_classes"],
+            f"at least {glyphs // 2} glyph pairs so that all {key}.generator.num_glyphs="
+            f"{glyphs} glyphs belong to a class; raise num_classes or lower num_glyphs",
+        )
 
 
 def _check_location(data: dict[str, Any], key: str) -> None:
