@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from conftest import ROOT
 from vitrepro.files import write_json_atomic
-from vitrepro.tracking.wandb_run import wandb_mode
+from vitrepro.tracking.wandb_run import git_revision, wandb_mode
 
 
 @pytest.fixture
@@ -74,3 +75,20 @@ def test_a_wandb_run_carries_its_job_type_group_and_tags(no_wandb_env, monkeypat
         assert list(run.tags) == ["mine", "finetune", "model=vit_b16", "pretraining=jft_like"]
     finally:
         run.finish()
+
+
+def test_a_pools_own_outputs_do_not_make_its_revision_dirty(tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for path in ("src/code.py", "experiments/pools/run.json", "experiments/fig3/study.yaml"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("0\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "first")
+    clean = git_revision(tmp_path)
+    (tmp_path / "experiments/pools/run.json").write_text("1\n")  # a committed record, rewritten
+    assert git_revision(tmp_path) == clean and not clean.endswith("-dirty")
+    (tmp_path / "experiments/fig3/study.yaml").write_text("1\n")  # the design changed
+    assert git_revision(tmp_path) == f"{clean}-dirty"

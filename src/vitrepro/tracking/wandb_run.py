@@ -60,14 +60,19 @@ def make_wandb_logger(
     )
 
 
+# What decides a run: the code and its config. A study pool's own outputs (committed records,
+# figures, tables) change tracked files too, and do not make the runs after them "dirty".
+RUN_DEFINING_PATHS = ("src", "conf", "sweeps", "experiments/*/study.yaml", "Makefile")
+
+
 def git_revision(directory: str | Path) -> str:
-    """The commit the code runs from, with ``-dirty`` when the tree has changes."""
+    """The commit the code runs from, with ``-dirty`` when its code or config has changes."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *RUN_DEFINING_PATHS],
             cwd=directory,
             capture_output=True,
             text=True,
