@@ -62,6 +62,8 @@ BAD_INPUTS = {
         "data.num_classes=11",
     ),
     "glyphs-left-out-of-every-class": (["data=glyphs", "data.num_classes=3"], "data.num_classes=3"),
+    "negative-glyph-count": (["data=glyphs", "data.generator.num_glyphs=-1"], "num_glyphs=-1"),
+    "empty-glyph-count": (["data=glyphs", "data.generator.num_glyphs="], "num_glyphs="),
     "bad-prefetch": ([*TINY, "performance.prefetch_factor=0"], "performance.prefetch_factor=0"),
     "bad-threads": ([*TINY, "performance.threads=0"], "performance.threads=0"),
     "bad-switch": ([*TINY, "performance.channels_last=yes"], "performance.channels_last=yes"),

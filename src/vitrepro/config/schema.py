@@ -79,6 +79,20 @@ class Model(_Group):
         return self
 
 
+class Generator(_Group):
+    """The embedded data's generator (v1: motif compositions, v2: glyph pairs)."""
+
+    version: Literal[1, 2] | None = None
+    num_glyphs: Annotated[StrictInt, Field(ge=2)] | None = None
+    glyphs_per_class: Positive | None = None
+    num_distractors: NonNegative | None = None
+    num_distractor_glyphs: NonNegative | None = None
+    cells: Positive | None = None
+    relational: StrictBool | None = None
+    noise_std: Annotated[float, Field(ge=0)] | None = None
+    cell_px: Annotated[list[PositiveNumber], Field(min_length=2, max_length=2)] | None = None
+
+
 class Data(_Group):
     format: Literal["synthetic", "image_folder", "cifar", "shards"]
     name: str
@@ -101,7 +115,7 @@ class Data(_Group):
     val_dir: str | None = None
     real_labels: str | None = None
     variant: str | None = None
-    generator: dict[str, Any] | None = None
+    generator: Generator | None = None
     fewshot_datasets: dict[str, Data] | None = None  # few-shot targets: datasets too
     minival_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
