@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from vitrepro.studies.grid import GridPoint, with_seeds
-from vitrepro.studies.seeds import COMPETENCE, competence, gaps, seed_summary
+from vitrepro.studies.seeds import COMPETENCE, competence, competence_text, gaps, seed_summary
 
 PROFILE = {
     "x_axis": "pretraining",
@@ -110,3 +110,17 @@ def test_seeds_replace_the_sweep_seed_axis():
     assert all("seed" in p.varying for p in points)
     assert len({p.slug for p in points}) == 3
     assert with_seeds([point], 1)[0].slug == point.slug  # the sweep's own single seed
+
+
+def test_a_loss_flat_only_by_the_absolute_tolerance_says_so():
+    results = _results(
+        {("bit_micro", "ImageNet-21k"): [1, 2], ("vit_micro_p4", "ImageNet-21k"): [1, 2]},
+        pretrain=90.0,
+    )
+    results["loss_flat"] = True
+    results["loss_change"] = 0.01
+    results.loc[results["model"] == "vit_micro_p4", "loss_change"] = 0.5  # 0.001 -> 0.0005 nats
+    text = competence_text(competence(results, PROFILE))
+    cnn, vit = text.split("; ")
+    assert "(1.0% relative change over the last tenth)" in cnn
+    assert "(50.0% relative change over the last tenth, within the 0.01-nat tolerance)" in vit

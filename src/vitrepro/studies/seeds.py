@@ -164,6 +164,10 @@ def competence_text(fit: dict[str, Any]) -> str:
         verdict = "below" if f"{family}_top1" in fit["compute_limited"] else "at least"
         flat = "loss flat" if fit[f"{family}_loss_flat"] else "loss not flat"
         change = fit[f"{family}_loss_change"]
-        flat += "" if math.isnan(change) else f" ({change:.1%} change over the last tenth)"
+        if not math.isnan(change):
+            by = ""  # a loss near zero moves by large ratios of almost nothing
+            if fit[f"{family}_loss_flat"] and change > bar["loss_flat_relative"]:
+                by = f", within the {bar['loss_flat_absolute']:g}-nat tolerance"
+            flat += f" ({change:.1%} relative change over the last tenth{by})"
         parts.append(f"{name} {top1:.1f}% ({verdict} {bar['largest_top1']:.0f}%), {flat}")
     return f"at {fit['largest']}, pre-training test top-1: " + "; ".join(parts)
