@@ -83,6 +83,10 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     seeds = len({dict(p.params).get("seed") for p in points})
     seeds = 1 if "seed" in series_axes(spec) else seeds  # each seed its own series (the pilot)
     assert all(row.split(" | ")[4] == str(seeds) for row in rows)
+    named = [str(v) for v in ((spec.get("labels") or {}).get(spec["x_axis"]) or {}).values()]
+    xs = [row.split(" | ")[1] for row in rows]
+    if named and set(xs) <= set(named):  # the labels' order (smallest set first), not run order
+        assert list(dict.fromkeys(xs)) == [x for x in named if x in xs]
 
 
 def test_comparison_puts_the_papers_number_next_to_ours(tmp_path):

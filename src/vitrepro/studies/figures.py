@@ -29,7 +29,7 @@ from vitrepro.studies.references import (
     table8_reference,
     unpublished_reference,
 )
-from vitrepro.studies.seeds import competence_text
+from vitrepro.studies.seeds import competence_text, x_order
 
 
 def comparison(results: pd.DataFrame, reference: Reference) -> pd.DataFrame:
@@ -207,6 +207,9 @@ def render(
     profile, panel = study["profiles"][profile_name], study["profiles"][profile_name].get("panel")
     figure, grid = plt.subplots(2 if panel else 1, 2, figsize=(11, 9.2 if panel else 4.6))
     axes = grid[0] if panel else grid
+    if len(results):  # the profile's x order (smallest set first), not the order runs were made
+        rank = {x: i for i, x in enumerate(x_order(results, profile))}
+        results = results.iloc[results["x"].astype(str).map(rank).argsort(kind="stable")]
     figure_kind.draw(reference, results, axes, full=profile_name == "full")
     axes[0].set_title("paper (published values)", fontsize=10)
     if panel:  # the figure's second panel: its own metric, the paper's matching columns
