@@ -19,6 +19,7 @@ from vitrepro.studies.collect import (
     study_table,
     wandb_records,
 )
+from vitrepro.studies.committed import fingerprint
 from vitrepro.studies.grid import GridPoint, expand_grid, load_sweep
 from vitrepro.studies.jobs import Launch, command, is_complete, pretrain_job, run_grid
 from vitrepro.studies.pool import (
@@ -166,13 +167,29 @@ def test_micro_study_runs_end_to_end_then_skips_finished_runs(tmp_path, monkeypa
     assert first["git_revision"] and first["machine"]["cpu"] and first["summary"]["final"]
     before = pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv").set_index("model")
     shutil.rmtree(tmp_path / "out")  # a new machine: only the committed runs are left
-    first["fingerprint"] = "another-design"  # this one was made with another design: rerun
+    first["summary"]["config"]["recipe"]["optimizer"]["lr"] *= 2  # made with another design:
+    first["fingerprint"] = "any"  # the design is read from the record's config: rerun
     (kept / f"{points[0].slug}.json").write_text(json.dumps(first))
     assert main(args) == 0
     assert sorted(p.name for p in (runs / "logs").iterdir()) == [f"{points[0].slug}.log"]
     after = pd.read_csv(tmp_path / "results" / "micro" / "micro_tiny.csv").set_index("model")
     restored = dict(points[1].params)["model"]  # not run again: its committed record is read
     assert len(after) == 2 and after.loc[restored, "value"] == before.loc[restored, "value"]
+
+
+def test_a_fingerprint_covers_what_a_run_computes_not_where_its_lookup_tables_live():
+    config = {
+        "model": {"arch": "vit", "depth": 4, "lr": {"study_tiny": 1e-3}},
+        "recipe": {"optimizer": {"lr": 1e-3}},
+        "seed": 0,
+    }
+    moved = json.loads(json.dumps(config))
+    moved["model"]["lr"] = {"study_tiny": 1e-3, "pretrain_jft": 8e-4}  # a table, elsewhere
+    assert fingerprint(moved) == fingerprint(config)
+    moved["recipe"]["optimizer"]["lr"] = 3e-3  # the rate the run trains with
+    assert fingerprint(moved) != fingerprint(config)
+    moved["recipe"]["optimizer"]["lr"], moved["model"]["depth"] = 1e-3, 8
+    assert fingerprint(moved) != fingerprint(config)
 
 
 def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):

@@ -25,9 +25,16 @@ POOLS = PROJECT_ROOT / "experiments" / "pools"
 DESIGN_KEYS = ("model", "data", "recipe", "transfer", "evaluation", "seed")
 
 
+# Lookup tables the recipe reads its optimizer settings from: the values it took are in
+# ``recipe.optimizer``, so where a table lives (or what else it lists) decides nothing.
+LOOKUP_TABLES = ("lr", "weight_decay")
+
+
 def fingerprint(config: dict[str, Any]) -> str:
     """A hash of the parts of a resolved run config that decide its result."""
     design = {key: config.get(key) for key in DESIGN_KEYS}
+    if isinstance(design["model"], dict):
+        design["model"] = {k: v for k, v in design["model"].items() if k not in LOOKUP_TABLES}
     design["precision"] = (config.get("trainer") or {}).get("precision")
     text = json.dumps(design, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -79,7 +86,8 @@ def restore(point: GridPoint, run_dir: Path, into: Path, planned: str) -> bool:
     if record.finished(run_dir) is not None or not path.is_file():
         return False
     kept = json.loads(path.read_text())
-    if kept.get("fingerprint") != planned:
+    # recomputed from the record's config, so a record outlives changes to what the hash covers
+    if fingerprint(kept["summary"]["config"]) != planned:
         return False
     record.write(run_dir, kept["summary"])
     return True
