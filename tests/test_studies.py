@@ -184,7 +184,8 @@ def test_a_fingerprint_covers_what_a_run_computes_not_where_its_lookup_tables_li
         "seed": 0,
     }
     moved = json.loads(json.dumps(config))
-    moved["model"]["lr"] = {"study_tiny": 1e-3, "pretrain_jft": 8e-4}  # a table, elsewhere
+    del moved["model"]["lr"]
+    moved["recipe"]["lr"] = {"vit": 1e-3, "bit": 3e-3}  # the table moved to the recipe
     assert fingerprint(moved) == fingerprint(config)
     moved["recipe"]["optimizer"]["lr"] = 3e-3  # the rate the run trains with
     assert fingerprint(moved) != fingerprint(config)

@@ -25,16 +25,22 @@ POOLS = PROJECT_ROOT / "experiments" / "pools"
 DESIGN_KEYS = ("model", "data", "recipe", "transfer", "evaluation", "seed")
 
 
-# Lookup tables the recipe reads its optimizer settings from: the values it took are in
-# ``recipe.optimizer``, so where a table lives (or what else it lists) decides nothing.
+# Lookup tables (dicts under these names, in the model or the recipe) that the recipe reads its
+# optimizer settings from: the values it took are in ``recipe.optimizer``, so where a table
+# lives (or what else it lists) decides nothing.
 LOOKUP_TABLES = ("lr", "weight_decay")
 
 
 def fingerprint(config: dict[str, Any]) -> str:
     """A hash of the parts of a resolved run config that decide its result."""
     design = {key: config.get(key) for key in DESIGN_KEYS}
-    if isinstance(design["model"], dict):
-        design["model"] = {k: v for k, v in design["model"].items() if k not in LOOKUP_TABLES}
+    for section in ("model", "recipe"):
+        if isinstance(design[section], dict):
+            design[section] = {
+                k: v
+                for k, v in design[section].items()
+                if not (k in LOOKUP_TABLES and isinstance(v, dict))
+            }
     design["precision"] = (config.get("trainer") or {}).get("precision")
     text = json.dumps(design, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
