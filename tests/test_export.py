@@ -16,7 +16,7 @@ from helpers import export_command
 from vitrepro.config.errors import ConfigError
 from vitrepro.export import export_checkpoint
 from vitrepro.models import build_model
-from vitrepro.models.pretrained import model_from_checkpoint
+from vitrepro.models.build import model_from_checkpoint
 from vitrepro.training.checkpointing import resume_from
 
 SHOTS = ["evaluation.shots=[1,2]", "evaluation.seeds=1"]

@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vitrepro.config.errors import ConfigError
 from vitrepro.eval.callback import evaluate_fewshot
-from vitrepro.models.pretrained import model_from_checkpoint
+from vitrepro.models.build import model_from_checkpoint
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:

@@ -38,7 +38,7 @@ from vitrepro.inspection.plots import (
     plot_position_similarity,
     plot_rollout,
 )
-from vitrepro.models.pretrained import model_from_checkpoint
+from vitrepro.models.build import model_from_checkpoint
 from vitrepro.models.weight_files import EXPORT_WEIGHTS, resolve_checkpoint
 from vitrepro.tracking import record
 

@@ -31,8 +31,6 @@ from vitrepro.models.weight_files import (
     TORCH_SUFFIXES,
     read_weights,
     resolve_checkpoint,
-    run_metadata,
-    verify_checkpoint,
 )
 from vitrepro.safe_load import check_npz
 
@@ -40,35 +38,6 @@ HEAD_PREFIXES = ("pre_logits.", "head.")
 # drop: the paper's fine-tuning head (pre-logits and classifier replaced by a zero-init layer);
 # keep: the checkpoint's head (same classes); features: keep pre-logits, new classifier.
 HEAD_MODES = ("drop", "keep", "features")
-
-
-def model_from_checkpoint(
-    checkpoint: str | Path,
-    model_cfg: dict[str, Any],
-    num_classes: int | None,
-    image_size: int,
-    head: str = "features",
-) -> tuple[nn.Module, int]:
-    """(model, image size) of any checkpoint. Our runs and exports carry their model config,
-    classes and image size; timm and official files take them from the given config
-    (``num_classes``: the classes of the checkpoint's head). The file is checked first: a
-    refused one is one error line before anything is built."""
-    verify_checkpoint(checkpoint, key="checkpoint")
-    metadata = run_metadata(checkpoint)
-    if metadata:
-        model_cfg, num_classes = metadata["model_config"], metadata["num_classes"]
-        image_size = metadata["image_size"]
-    elif not num_classes:
-        raise ConfigError("num_classes", num_classes, "give the checkpoint's number of classes")
-    model = construct(model_cfg, num_classes, image_size)
-    load_pretrained(
-        model,
-        {k: v for k, v in model_cfg.items() if k != "pretrained"},
-        str(checkpoint),
-        head=head,
-        interpolation=model_cfg.get("posemb_interpolation", "zoom"),
-    )
-    return model, image_size
 
 
 def _from_official_npz(path: Path, model: nn.Module, model_cfg: dict[str, Any]) -> dict:
