@@ -103,3 +103,22 @@ def test_datamodule_exposes_what_the_run_needs():
     images, labels = next(iter(dm.train_dataloader()))
     assert images.shape == (8, 3, 24, 24) and labels.shape == (8,)
     assert sum(len(y) for _, y in dm.val_dataloader()) == 14  # every val image, once
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_rendering_once_serves_bitwise_the_batches_rendered_every_epoch(version):
+    # performance.render_once is a speed switch: the training order and every image and label
+    # of an epoch are those the per-batch rendering gives, in shuffled batches of 16.
+    def epoch(render_once: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        dm = SyntheticDataModule(num_train=300, num_val=40, image_size=16, batch_size=16,
+                                 generator={"version": version})  # fmt: skip
+        dm.performance = {"render_once": render_once}
+        dm.setup("fit")
+        assert (type(dm.train_set).__name__ == "RenderedOnce") == render_once
+        torch.manual_seed(0)
+        return [*dm.train_dataloader(), *dm.val_dataloader()]
+
+    cached, rendered = epoch(True), epoch(False)
+    assert len(cached) == len(rendered) == 18 + 3  # full training batches, then validation
+    for (images, labels), (images_ref, labels_ref) in zip(cached, rendered, strict=True):
+        assert torch.equal(images, images_ref) and torch.equal(labels, labels_ref)

@@ -11,6 +11,8 @@ bench`` measures each against the run with it flipped.
   workers run one thread each (PyTorch sets it in every worker).
 - ``keep_freed_memory``: glibc keeps the memory a step frees for the next step instead of
   handing it back to the kernel (``keep_freed_memory``).
+- ``render_once``: the embedded data's training and validation images rendered once per run
+  (``data/generators/cache.py``) instead of again every epoch; bitwise the same images.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "prefetch_factor": None,
     "threads": "auto",
     "keep_freed_memory": True,
+    "render_once": True,
 }
 
 # glibc's mallopt parameters: blocks up to 32 MiB (mallopt(3)'s documented maximum) come from

@@ -212,6 +212,7 @@ class Performance(_Group):
     prefetch_factor: Positive | None = None
     threads: Positive | Literal["auto"] = "auto"
     keep_freed_memory: StrictBool = True
+    render_once: StrictBool = True
 
 
 class Paths(_Group):

@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from vitrepro.compute.performance import loader_options
+from vitrepro.compute.performance import DEFAULTS, loader_options
 from vitrepro.config.errors import ConfigError
+from vitrepro.data.generators.cache import rendered_once
 from vitrepro.data.generators.glyph_pairs import GlyphPairs, GlyphPairSpec
 from vitrepro.data.generators.motifs import MotifCompositions, MotifSpec
 from vitrepro.data.order import (
@@ -166,8 +167,11 @@ class SyntheticDataModule(_ImageDataModule):
         return self.num_train
 
     def setup(self, stage: str | None = None) -> None:
-        self.train_set = self.dataset_type(self.spec, "train", self.num_train)
-        self.val_set = self.dataset_type(self.spec, "val", self.num_val)
+        once = bool(self.performance.get("render_once", DEFAULTS["render_once"]))
+        if self.train_set is None:  # set up once: the fit and the final test share the images
+            train = self.dataset_type(self.spec, "train", self.num_train)
+            self.train_set = rendered_once(train, once)
+            self.val_set = rendered_once(self.dataset_type(self.spec, "val", self.num_val), once)
         if self.num_test:
             self.test_set = self.dataset_type(self.spec, "test", self.num_test)
 
