@@ -185,7 +185,7 @@ def test_a_fingerprint_covers_what_a_run_computes_not_where_its_lookup_tables_li
     }
     moved = json.loads(json.dumps(config))
     del moved["model"]["lr"]
-    moved["recipe"]["lr"] = {"vit": 1e-3, "bit": 3e-3}  # the table moved to the recipe
+    moved["recipe"]["per_model"] = {"ViT": {"lr": 1e-3}, "BiT": {"lr": 3e-3}}  # now in the recipe
     assert fingerprint(moved) == fingerprint(config)
     moved["recipe"]["optimizer"]["lr"] = 3e-3  # the rate the run trains with
     assert fingerprint(moved) != fingerprint(config)

@@ -1,5 +1,5 @@
 """The types and ranges of every config group, checked on the resolved config before any data is
-read or model built (pydantic models; ``validate.py`` keeps the rules that span several keys or
+read or model built (pydantic models; ``rules.py`` keeps the rules that span several keys or
 touch the filesystem).
 
 Each group declares every key its shipped options use (a test composes them all); a key a user
@@ -62,9 +62,6 @@ class Model(_Group):
     backbone_channels: list[Positive] | None = None
     backbone_stem_channels: Positive | None = None
     backbone_norm_groups: Positive | None = None
-    lr: dict[str, PositiveNumber] | None = None  # Table 3's rate per pre-training recipe
-    weight_decay: dict[str, Annotated[float, Field(ge=0)]] | None = None
-    epochs: dict[str, PositiveNumber] | None = None
     pretrained: str | None = None
     pretrained_head: Literal["drop", "keep", "features"] = "drop"
     posemb_interpolation: Literal["zoom", "bilinear", "bicubic", "nearest", "area"] = "zoom"
@@ -140,8 +137,16 @@ class StepsScaling(_Group):
     exponent: Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+class ModelSettings(BaseModel):  # a row of a recipe's per_model table (Table 3's rows)
+    model_config = ConfigDict(extra="forbid")
+    lr: PositiveNumber | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    epochs: PositiveNumber | None = None
+
+
 class Recipe(_Group):
     name: str
+    per_model: dict[str, ModelSettings] | None = None  # keyed by model.name
     optimizer: Optimizer
     schedule: Schedule
     global_batch_size: Positive
@@ -244,9 +249,7 @@ class RunConfig(_Group):
 
 
 def _dotted(location: tuple, config: dict[str, Any]) -> str:
-    """``('model', 'depth')`` -> ``model.depth``, walking the config: the names pydantic gives
-    the branches of a union (``constrained-int``, ``literal[...]``) are not keys and are left
-    out."""
+    """``('model', 'depth')`` -> ``model.depth``, leaving out pydantic's union branch names."""
     parts, node = [], config
     for part in location:
         in_dict = isinstance(node, dict) and part in node

@@ -26,9 +26,10 @@ DESIGN_KEYS = ("model", "data", "recipe", "transfer", "evaluation", "seed")
 
 
 # Lookup tables (dicts under these names, in the model or the recipe) that the recipe reads its
-# optimizer settings from: the values it took are in ``recipe.optimizer``, so where a table
-# lives (or what else it lists) decides nothing.
-LOOKUP_TABLES = ("lr", "weight_decay")
+# settings from: the values it took are in ``recipe.optimizer`` and ``recipe.epochs``, so where
+# a table lives (or what else it lists) decides nothing. Records made while the tables sat in
+# the model files carry ``model.lr`` and ``model.weight_decay``; the recipes' is ``per_model``.
+LOOKUP_TABLES = ("lr", "weight_decay", "per_model")
 
 
 def fingerprint(config: dict[str, Any]) -> str:
