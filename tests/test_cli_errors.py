@@ -39,6 +39,8 @@ BAD_INPUTS = {
         "recipe.global_batch_size=30",
     ),
     "negative-lr": ([*TINY, "recipe.optimizer.lr=-0.1"], "recipe.optimizer.lr=-0.1"),
+    "per-model-typo": ([*TINY, "+recipe.per_model.x.lrr=1"], "recipe.per_model.x.lrr=1"),
+    "per-model-negative-lr": ([*TINY, "+recipe.per_model.x.lr=-1"], "recipe.per_model.x.lr=-1"),
     "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),
     "missing-checkpoint": ([*TINY, "model.pretrained=/nonexistent/x.npz"], "model.pretrained="),
     "missing-resume": ([*TINY, "resume=/nonexistent/run"], "resume=/nonexistent/run"),
