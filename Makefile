@@ -21,7 +21,7 @@ STUDY_ARGS = --profile $(PROFILE) --source $(SOURCE) $(if $(JOBS),--jobs $(JOBS)
 .DEFAULT_GOAL := help
 CHECKPOINT ?=
 .PHONY: help install train test test-fast fuzz lint format clean bench report bench-tables inspect \
-        reproduce rehearse reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning reproduce-relational
+        reproduce rehearse studies reproduce-fig3 reproduce-fig4 reproduce-fig5 reproduce-table8 reproduce-fig9 reproduce-fig8 reproduce-tuning reproduce-relational
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -39,7 +39,7 @@ train: install ## the main job: the tiny studies' ViT learns the embedded glyph 
 	$(BIN)/python src/train.py $(MAIN) $(ARGS)
 
 reproduce: install ## any study: STUDY=pilot|fig3|fig4|fig5|relational|tuning|table8|fig9|fig8 (options below)
-	$(if $(STUDY),,$(error give STUDY=<name>: one of experiments/*/study.yaml))
+	$(if $(STUDY),,$(error give STUDY=<name>: a study of conf/experiment/study/ (its experiments/<name>/study.yaml)))
 	$(BIN)/python -m vitrepro.studies.pool $(STUDY) $(STUDY_ARGS)
 
 reproduce-fig3: STUDY = fig3
@@ -65,6 +65,9 @@ reproduce-fig9: reproduce ## Figure 9, class token vs global average pooling (sa
 
 reproduce-fig8: STUDY = fig8
 reproduce-fig8: reproduce ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
+
+studies: install ## write each study's study.yaml and sweeps from its file in conf/experiment/study/
+	$(BIN)/python -m vitrepro.studies.spec
 
 REHEARSED ?= fig3 fig4 fig5 table8 fig9 fig8
 rehearse: install ## the paper's studies end to end with tiny stand-ins, 2 DDP CPU processes a run (STUDY=one)

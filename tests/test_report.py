@@ -44,4 +44,5 @@ def test_the_report_shows_each_studys_figures_tables_design_and_provenance(tmp_p
     assert "Competence (" in text  # the verdict of the pre-registered bar
     assert "2 runs on Test CPU (2 cores); 1.0 hours of pre-training; commits abcdef0" in text
     assert "frozen design" in text and "steps_scaling" in text  # the overlay's budget rule
+    assert "conf/experiment/study/fig3_tiny.yaml" in text and "competence:" in text  # its file
     assert 'href="../experiments/fig3/README.md"' in text

@@ -12,6 +12,7 @@ from helpers import composed
 from vitrepro.config.rules import validate_config
 from vitrepro.studies.grid import expand_grid as study_grid
 from vitrepro.studies.grid import load_sweep
+from vitrepro.studies.spec import study_overlays
 
 with warnings.catch_warnings():  # sweeps 0.2.0 warns about pydantic v1-style config names
     warnings.simplefilter("ignore")
@@ -82,7 +83,10 @@ def test_a_sweep_holds_its_axes_and_its_study_experiment_the_rest(path):
     assert header.startswith("# @package _global_") and "make reproduce" in header
 
 
-def test_every_study_experiment_is_used_by_a_sweep():
+def test_every_study_experiment_is_used_by_a_sweep_or_is_a_study_file():
     used = {yaml.safe_load(p.read_text())["parameters"].get("experiment", {}).get("value")
             for p in SWEEPS}  # fmt: skip
-    assert {f"study/{p.stem}" for p in STUDY_EXPERIMENTS.glob("*.yaml")} == used - {None}
+    overlays = {f"study/{p.stem}" for p in STUDY_EXPERIMENTS.glob("*.yaml")}
+    studies = {f"study/{p.stem}" for p, _ in study_overlays()}  # whose grids name another
+    assert used - {None} <= overlays and overlays - used <= studies
+    assert {"study/fig3_tiny", "study/fig4_tiny", "study/fig5_tiny"} <= overlays - used

@@ -3,8 +3,8 @@
 For each study with results at the profile (``experiments/<study>/<study>_<profile>*``, as
 ``make reproduce-*`` writes them) the page shows the paper's panel beside ours (the figure),
 the tables with their intervals (seed summary, CNN-minus-ViT gaps, data requirement), the
-competence verdict and learning curves, the frozen design (the profile and its experiment
-overlay) and where the runs were made: machine, wall time, commit and date, from the run
+competence verdict and learning curves, the frozen design (the study's file and the overlay
+its runs use) and where the runs were made: machine, wall time, commit and date, from the run
 pool's committed records (``experiments/pools``). Figures are embedded, so the page stands
 alone.
 
@@ -75,18 +75,21 @@ def provenance(pool: Path) -> dict[str, Any]:
     }
 
 
-def _design(spec: dict[str, Any]) -> str:
-    """The profile as frozen in ``study.yaml``, and its experiment overlay's text."""
-    text = yaml.safe_dump(spec, sort_keys=False, width=100)
-    sweeps = spec["sweep"] if isinstance(spec["sweep"], list) else [spec["sweep"]]
-    for sweep in sweeps:
+def _design(name: str, profile: str, spec: dict[str, Any]) -> str:
+    """The study's file (``conf/experiment/study/<name>_<profile>.yaml``: the frozen design),
+    and the overlays its grids run with where they are other files."""
+    own = CONF_DIR / "experiment" / "study" / f"{name}_{profile}.yaml"
+    files = [own] if own.is_file() else []
+    text = "" if files else yaml.safe_dump(spec, sort_keys=False, width=100)
+    for sweep in spec["sweep"] if isinstance(spec["sweep"], list) else [spec["sweep"]]:
         path = PROJECT_ROOT / sweep
         sweep_file = yaml.safe_load(path.read_text()) if path.is_file() else None
-        params = (sweep_file or {}).get("parameters", {})
-        overlay = (params.get("experiment") or {}).get("value")
+        overlay = ((sweep_file or {}).get("parameters", {}).get("experiment") or {}).get("value")
         file = CONF_DIR / "experiment" / f"{overlay}.yaml" if overlay else None
-        if file and file.is_file():
-            text += f"\n# conf/experiment/{overlay}.yaml\n{file.read_text()}"
+        if file and file.is_file() and file not in files:
+            files.append(file)
+    for file in files:
+        text += f"\n# {file.relative_to(PROJECT_ROOT)}\n{file.read_text()}"
     return f"<pre>{html.escape(text)}</pre>"
 
 
@@ -120,7 +123,8 @@ def study_section(folder: Path, results: Path, profile: str, page: Path) -> str 
                      f"the studies that name it): {made['runs']} runs on "
                      f"{', '.join(made['machines'])}; {made['wall_hours']} hours of pre-training; "
                      f"commits {', '.join(made['commits'])}</p>")  # fmt: skip
-    parts += ["<details><summary>frozen design</summary>", _design(spec), "</details>"]
+    design = _design(study["name"], profile, spec)
+    parts += ["<details><summary>frozen design</summary>", design, "</details>"]
     return "\n".join(parts)
 
 
