@@ -17,7 +17,7 @@ from vitrepro.files import CONF_DIR
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @exit_on_user_error(schema=EvaluateConfig)
 def main(cfg: DictConfig) -> None:
-    from vitrepro.eval.checkpoint import evaluate_checkpoint
+    from vitrepro.evaluation.checkpoint import evaluate_checkpoint
 
     results = evaluate_checkpoint(cfg)
     print(json.dumps(results, indent=2))

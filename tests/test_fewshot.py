@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitrepro.eval.fewshot import fewshot_accuracies, support_indices, symmetric_gram
+from vitrepro.evaluation.fewshot import fewshot_accuracies, support_indices, symmetric_gram
 
 
 def reference_accuracy(pool_x, pool_y, test_x, test_y, num_classes, shot, seed, l2_reg):

@@ -193,6 +193,21 @@ def test_a_fingerprint_covers_what_a_run_computes_not_where_its_lookup_tables_li
     assert fingerprint(moved) != fingerprint(config)
 
 
+def test_a_fingerprint_keeps_torch_classes_and_drops_the_module_of_our_own():
+    config = {
+        "evaluation": {"_target_": "vitrepro.eval.callback.FewShotEvaluation", "shots": [5]},
+        "recipe": {"optimizer": {"_target_": "torch.optim.AdamW", "lr": 1e-3}},
+    }
+    moved = json.loads(json.dumps(config))
+    moved["evaluation"]["_target_"] = "vitrepro.evaluation.callback.FewShotEvaluation"
+    assert fingerprint(moved) == fingerprint(config)  # the package was renamed
+    moved["evaluation"]["_target_"] = "vitrepro.evaluation.callback.OtherEvaluation"
+    assert fingerprint(moved) != fingerprint(config)
+    moved = json.loads(json.dumps(config))
+    moved["recipe"]["optimizer"]["_target_"] = "torch.optim.SGD"
+    assert fingerprint(moved) != fingerprint(config)
+
+
 def test_slurm_launcher_config_composes_for_a_study_point(tmp_path):
     from hydra import compose, initialize_config_dir
 

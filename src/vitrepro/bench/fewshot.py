@@ -1,6 +1,6 @@
 """Few-shot evaluation time (the linear few-shot evaluation of Section 4.1).
 
-``vitrepro.eval.fewshot.fewshot_accuracies`` solves every (shots x seeds) ridge-regression
+``vitrepro.evaluation.fewshot.fewshot_accuracies`` solves every (shots x seeds) ridge-regression
 problem of a dataset in one batched call in the primal form. The baseline solves each problem
 separately with ``torch.linalg.lstsq`` (QR, LAPACK's ``gels``: the fastest of its drivers here)
 on the ridge-augmented design matrix, as a direct implementation (and the project's test
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.eval.fewshot import fewshot_accuracies, support_problem
+from vitrepro.evaluation.fewshot import fewshot_accuracies, support_problem
 
 
 def synthetic_features(

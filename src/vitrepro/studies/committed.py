@@ -43,8 +43,23 @@ def fingerprint(config: dict[str, Any]) -> str:
                 if not (k in LOOKUP_TABLES and isinstance(v, dict))
             }
     design["precision"] = (config.get("trainer") or {}).get("precision")
-    text = json.dumps(design, sort_keys=True, default=str)
+    text = json.dumps(_own_classes_by_name(design), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _own_classes_by_name(node: Any) -> Any:
+    """The config with each ``_target_`` that names one of vitrepro's own classes cut to the
+    class name: which of our modules holds a class decides nothing (torch's targets are kept)."""
+    if isinstance(node, dict):
+        return {
+            k: v.rsplit(".", 1)[-1]
+            if k == "_target_" and isinstance(v, str) and v.startswith("vitrepro.")
+            else _own_classes_by_name(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_own_classes_by_name(v) for v in node]
+    return node
 
 
 def planned_fingerprint(point: GridPoint) -> str:

@@ -24,7 +24,7 @@ from vitrepro.compute.performance import DEFAULTS, cpu_threads, keep_freed_memor
 from vitrepro.compute.throughput import Throughput
 from vitrepro.config.rules import validate_config
 from vitrepro.data import build_datamodule
-from vitrepro.eval.callback import FewShotEvaluation
+from vitrepro.evaluation.callback import FewShotEvaluation
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.models import build_model
 from vitrepro.tracking import record

@@ -11,7 +11,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from vitrepro.data.build import build_datamodule
-from vitrepro.eval.fewshot import fewshot_accuracies
+from vitrepro.evaluation.fewshot import fewshot_accuracies
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from vitrepro.config.errors import ConfigError
-from vitrepro.eval.callback import evaluate_fewshot
+from vitrepro.evaluation.callback import evaluate_fewshot
 from vitrepro.models.build import model_from_checkpoint
 
 
