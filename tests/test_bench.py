@@ -62,6 +62,7 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
 
     fewshot = record["fewshot"]
     assert finite_positive(fewshot["speedup_vs_per_problem"])
+    assert finite_positive(fewshot["products_s"]) and finite_positive(fewshot["vs_products"])
     assert fewshot["accuracies_agree"] and fewshot["accuracy"] == fewshot["baseline_accuracy"]
 
     switches = {item["switch"]: item for item in record["optimisations"]}
@@ -96,9 +97,9 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
     assert overhead["wall_s"] > overhead["steps_s"] > 0 and overhead["overhead_ratio"] > 1
     assert set(overhead["parts_s"]) >= {"pretrain_startup_s", "transfer_jobs_s", "runner_s"}
     assert overhead["parts_s"]["transfer_jobs_s"] > 0
-    # training x2 per case, data x3, few-shot, one per measured switch, two thread layouts,
-    # study x2 per model and the study run
-    assert len(ratios) == 2 * 2 + 3 + 1 + len(measured) + 2 + 2 * 2 + 1
+    # training x2 per case, data x3, few-shot x2 (vs lstsq, vs its products), one per measured
+    # switch, two thread layouts, study x2 per model and the study run
+    assert len(ratios) == 2 * 2 + 3 + 2 + len(measured) + 2 + 2 * 2 + 1
     assert all(finite_positive(r) for r in ratios)
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 

@@ -4,8 +4,11 @@
 problem of a dataset in one batched call in the primal form. The baseline solves each problem
 separately with ``torch.linalg.lstsq`` (QR, LAPACK's ``gels``: the fastest of its drivers here)
 on the ridge-augmented design matrix, as a direct implementation (and the project's test
-reference) would. Both see the same features and
-support sets; their accuracies must agree.
+reference) would. Both see the same features and support sets; their accuracies must agree.
+
+The floor is the matrix products the batched form cannot avoid, timed alone in the same run on
+inputs of the same shapes: each problem's support Gram (``symmetric_gram``), the batched
+Cholesky factorisation and solve, and the test scores of every problem.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import torch
 
-from vitrepro.evaluation.fewshot import fewshot_accuracies, support_problem
+from vitrepro.evaluation.fewshot import fewshot_accuracies, support_problem, symmetric_gram
 
 
 def synthetic_features(
@@ -68,6 +71,29 @@ def per_problem_lstsq(
     return {shot: sum(values) / len(values) for shot, values in results.items()}
 
 
+def unavoidable_products(
+    supports: list[int], test_size: int, ways: int, dim: int, seed: int = 0
+) -> float:
+    """Seconds of the few-shot solve's own matrix products alone, for one problem per support
+    size in ``supports`` (inputs made before the clock starts): each support's Gram, the
+    batched Cholesky factorisation and solve, and every problem's test scores."""
+    generator = torch.Generator().manual_seed(seed)
+    support = torch.randn(max(supports), dim, generator=generator)
+    problems = len(supports)
+    spd = torch.eye(dim + 1, dtype=torch.float64) * dim + 0.01
+    systems = spd.expand(problems, dim + 1, dim + 1).contiguous()
+    rhs = torch.randn(problems, dim + 1, ways, dtype=torch.float64, generator=generator)
+    test = torch.randn(test_size, dim, generator=generator)
+    folded = torch.randn(dim, problems * ways, generator=generator)
+    start = time.perf_counter()
+    for size in supports:
+        symmetric_gram(support[:size])
+    torch.cholesky_solve(rhs, torch.linalg.cholesky(systems))
+    for chunk in test.split(4096):
+        chunk @ folded
+    return time.perf_counter() - start
+
+
 def measure_fewshot(
     ways: int = 1000,
     shots: tuple[int, ...] = (25,),
@@ -83,7 +109,8 @@ def measure_fewshot(
         ways, dim, max(shots) * seeds, test_per_class
     )
     args = (pool_x, pool_y, test_x, test_y, ways, list(shots), seeds, l2_reg)
-    times: dict[str, list[float]] = {"batched": [], "per_problem": []}
+    times: dict[str, list[float]] = {"batched": [], "per_problem": [], "products": []}
+    sizes = ([shot * ways for shot in shots for _ in range(seeds)], len(test_y), ways, dim)
     accuracies: dict[str, dict[int, float]] = {}
     for repeat in range(repeats):
         order = [("batched", fewshot_accuracies), ("per_problem", per_problem_lstsq)]
@@ -91,6 +118,7 @@ def measure_fewshot(
             start = time.perf_counter()
             accuracies[name] = solve(*args)
             times[name].append(time.perf_counter() - start)
+        times["products"].append(unavoidable_products(*sizes))
     median = {name: statistics.median(values) for name, values in times.items()}
     difference = max(abs(accuracies["batched"][s] - accuracies["per_problem"][s]) for s in shots)
     return {
@@ -107,6 +135,9 @@ def measure_fewshot(
         "batched_s_runs": [round(t, 4) for t in times["batched"]],
         "per_problem_lstsq_s_runs": [round(t, 4) for t in times["per_problem"]],
         "speedup_vs_per_problem": round(median["per_problem"] / median["batched"], 3),
+        "products_s": round(median["products"], 4),
+        "products_s_runs": [round(t, 4) for t in times["products"]],
+        "vs_products": round(median["batched"] / median["products"], 3),
         "accuracy": {str(s): round(a, 6) for s, a in accuracies["batched"].items()},
         "baseline_accuracy": {str(s): round(a, 6) for s, a in accuracies["per_problem"].items()},
         "max_accuracy_difference": difference,

@@ -117,6 +117,17 @@ def _fewshot_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             fewshot["accuracies_agree"],
         )
     ]
+    if "vs_products" in fewshot:  # the time of the products it cannot avoid, in the same run
+        rows.append(
+            _row(
+                f"{problem}: batched vs its own matrix products alone",
+                f"{fewshot['batched_s']:.3f} s",
+                f"{fewshot['products_s']:.3f} s",
+                fewshot["vs_products"],
+                "<= 1.2x",
+                fewshot["vs_products"] <= 1.2,
+            )
+        )
     goal = fewshot.get("goal_s")
     if goal is not None:  # the cpu profile's case: 1000-way, 25-shot, 768-d, 10k test images
         rows.append(

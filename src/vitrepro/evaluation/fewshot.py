@@ -71,14 +71,17 @@ def _whitened_system(
     The whitening is applied to the small results, not to the support: with C the centred
     support and s the std, Z'Z = C'C / (s s') and Z's class sums are C's divided by s. So the
     only pass over the support is one centring, then one float32 Gram (half a product). X'Y needs
-    no product: with Y = 2 onehot - 1 it is twice the per-class sums minus the column sums."""
+    no product: with Y = 2 onehot - 1 it is twice the per-class sums minus the column sums, and
+    the std is the Gram's diagonal (C'C's diagonal / n is the population variance), so ``x`` (a
+    gathered copy) is centred in place and read once more, by the Gram."""
     n, dim = x.shape
     mean = x.mean(0)
-    centred = x - mean
-    std = centred.square().mean(0).sqrt() + 1e-6  # the population std, as x.std(unbiased=False)
+    centred = x.sub_(mean)
+    centred_gram = symmetric_gram(centred)
+    std = (centred_gram.diagonal() / n).sqrt() + 1e-6  # as x.std(unbiased=False)
     inverse = 1.0 / std.double()
     gram = torch.empty(dim + 1, dim + 1, dtype=torch.float64)
-    gram[:dim, :dim] = symmetric_gram(centred).double() * inverse[:, None] * inverse[None, :]
+    gram[:dim, :dim] = centred_gram.double() * inverse[:, None] * inverse[None, :]
     class_sums = centred.view(num_classes, shot, dim).sum(1).double() * inverse
     column_sums = class_sums.sum(0)  # zero up to rounding: the support is centred
     gram[dim, :dim] = gram[:dim, dim] = column_sums
