@@ -89,6 +89,27 @@ def test_competence_flags_each_family_below_the_bar_at_the_largest_size():
     assert fit["compute_limited"] == ["cnn_loss_flat", "vit_top1"]  # one seed not flat; 75.5
 
 
+@pytest.mark.parametrize("each", ["x", "series"])
+def test_an_ablation_checks_every_variant_against_the_bar(each):
+    results = _results(
+        {("vit_a", "ImageNet"): [1, 2], ("vit_b", "ImageNet"): [1, 2],
+         ("vit_a", "ImageNet-21k"): [1, 2], ("vit_b", "ImageNet-21k"): [1, 2]},
+        pretrain=COMPETENCE["largest_top1"],
+    )  # fmt: skip
+    results["loss_flat"], results["loss_change"] = True, 0.01
+    weak = (results["model"] == "vit_b") & (results["x"] == "ImageNet")
+    results.loc[weak, "pretrain_top1"] -= 5.0  # one variant below the bar at the first x only
+    fit = competence(results, {**PROFILE, "competence": {"each": each}})
+    if each == "x":  # every x, its series together: ImageNet's mean 80.5 - 2.5
+        assert set(fit["checked"]) == {"ImageNet", "ImageNet-21k"}
+        assert fit["compute_limited"] == ["ImageNet_top1"] and fit["largest"] == "every x"
+    else:  # every series at the largest x, where both are above the bar
+        assert set(fit["checked"]) == {"vit_a", "vit_b"} and fit["compute_limited"] == []
+        only = {**PROFILE, "competence": {"each": each, "only": ["vit_b"]}}
+        assert set(competence(results, only)["checked"]) == {"vit_b"}
+    assert "pre-training test top-1" in competence_text(fit)
+
+
 def test_interaction_is_the_difference_of_the_gaps_with_its_interval():
     groups = {
         ("bit_micro", "ImageNet"): [70.0, 72.0, 74.0],

@@ -125,41 +125,59 @@ def _interaction(cnn_small, vit_small, cnn_large, vit_large) -> dict[str, Any]:
     }
 
 
+def _checked_groups(
+    results: pd.DataFrame, profile: dict[str, Any], largest: str
+) -> dict[str, tuple[str, pd.Series]]:
+    """The runs the bar checks, by name: ``{name: (display name, row mask)}``. A comparison
+    checks its two families at the largest x; an ablation (``each: x``: every x, ``each:
+    series``: every series at the largest x) checks each of its variants."""
+    spec = profile["competence"]
+    at_largest = results["x"].astype(str) == largest
+    if spec.get("each") == "x":
+        return {x: (x, results["x"].astype(str) == x) for x in x_order(results, profile)}
+    if spec.get("each") == "series":  # ``only``: the series the bar is for, else every one
+        names = dict.fromkeys(results.loc[at_largest, "series"].astype(str))
+        names = [s for s in names if s in spec.get("only", names)]
+        return {s: (s, at_largest & (results["series"].astype(str) == s)) for s in names}
+    return {
+        family: (name, at_largest & (results["model"].astype(str) == spec[family]))
+        for family, name in (("cnn", "CNN"), ("vit", "ViT"))
+    }
+
+
 def competence(results: pd.DataFrame, profile: dict[str, Any]) -> dict[str, Any]:
-    """Each family against the competence bar (``COMPETENCE``, or the profile's own values) at
-    the largest x: its pre-training test top-1 (seed mean) and whether every seed's training
-    loss flattened; ``{}`` when the profile names no models to check."""
+    """Each family (or each variant of an ablation) against the competence bar
+    (``COMPETENCE``, or the profile's own values): its pre-training test top-1 (mean over its
+    runs) and whether every run's training loss flattened; ``{}`` when the profile sets no bar."""
     spec = profile.get("competence")
     if not spec or results.empty or "pretrain_top1" not in results:
         return {}
     bar = {key: float(spec.get(key, value)) for key, value in COMPETENCE.items()}
     largest = x_order(results, profile)[-1]
-    checks: dict[str, Any] = {}
+    checks: dict[str, Any] = {"checked": {}}
     limited = []
-    for family in ("cnn", "vit"):
-        top1 = _values(results, spec[family], largest, "pretrain_top1").mean()
-        flat = (
-            _values(results, spec[family], largest, "loss_flat") if "loss_flat" in results else []
-        )
-        change = (
-            _values(results, spec[family], largest, "loss_change") if "loss_flat" in results else []
-        )
-        checks[f"{family}_top1"] = round(float(top1), 2)
-        checks[f"{family}_loss_change"] = round(float(max(change)), 4) if len(change) else math.nan
-        checks[f"{family}_loss_flat"] = bool(len(flat)) and bool(all(flat))
+    for key, (name, rows) in _checked_groups(results, profile, largest).items():
+        top1 = results.loc[rows, "pretrain_top1"].dropna().mean()
+        flat = results.loc[rows, "loss_flat"].dropna() if "loss_flat" in results else []
+        change = results.loc[rows, "loss_change"].dropna() if "loss_flat" in results else []
+        checks["checked"][key] = name
+        checks[f"{key}_top1"] = round(float(top1), 2)
+        checks[f"{key}_loss_change"] = round(float(max(change)), 4) if len(change) else math.nan
+        checks[f"{key}_loss_flat"] = bool(len(flat)) and bool(all(flat))
         if not top1 >= bar["largest_top1"]:
-            limited.append(f"{family}_top1")
-        if not checks[f"{family}_loss_flat"]:
-            limited.append(f"{family}_loss_flat")
-    return {**checks, "largest": largest, "thresholds": bar, "compute_limited": limited}
+            limited.append(f"{key}_top1")
+        if not checks[f"{key}_loss_flat"]:
+            limited.append(f"{key}_loss_flat")
+    where = "every x" if spec.get("each") == "x" else largest
+    return {**checks, "largest": where, "thresholds": bar, "compute_limited": limited}
 
 
 def competence_text(fit: dict[str, Any]) -> str:
-    """One line for a figure or table: each family's pre-training test top-1 at the largest size
-    and whether its training loss flattened, against the bar."""
+    """One line for a figure or table: each family's (or variant's) pre-training test top-1 and
+    whether its training loss flattened, against the bar."""
     bar = fit["thresholds"]
     parts = []
-    for family, name in (("cnn", "CNN"), ("vit", "ViT")):
+    for family, name in fit["checked"].items():
         top1 = fit[f"{family}_top1"]
         verdict = "below" if f"{family}_top1" in fit["compute_limited"] else "at least"
         flat = "loss flat" if fit[f"{family}_loss_flat"] else "loss not flat"
