@@ -78,3 +78,18 @@ def test_figure5_full_has_its_imagenet_panel_beside_average5(tmp_path):
     paper_imagenet = figure.axes[2].collections  # the paper's points: Table 6's ImageNet column
     best = max(c.get_offsets()[:, 1].max() for c in paper_imagenet)
     assert best == pytest.approx(88.08)  # ViT-H/14 at 14 epochs
+
+
+def test_figure8_draws_the_base_runs_as_a_point_of_every_line():
+    profile = load_study("fig8", "tiny")["profiles"]["tiny"]
+    metric = "fewshot/glyphs_transfer/5shot"
+    runs = [  # the base (no logger.group: Figure 3's own run), then one run of two lines
+        ({"logger": {"group": None}, "seed": 0}, {"forward_flops": 16e6, metric: 0.6}),
+        ({"logger": {"group": "depth"}, "seed": 0}, {"forward_flops": 32e6, metric: 0.7}),
+        ({"logger": {"group": "width"}, "seed": 0}, {"forward_flops": 27e6, metric: 0.65}),
+    ]
+    table = study_table(runs, profile)
+    assert sorted(map(tuple, table[["series", "value"]].values.tolist())) == [
+        ("Depth", 60.0), ("Depth", 70.0), ("Width", 60.0), ("Width", 65.0)
+    ]  # fmt: skip
+    assert set(table.loc[table["value"] == 60.0, "logger.group"]) == {"depth", "width"}

@@ -106,6 +106,8 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                 }
                 | ({"panel_value": _mean(point, list(panel["metric"]))} if panel else {})
             )
+    if profile.get("shared_series"):
+        rows = _shared_into_every_series(rows, profile["shared_series"], axes)
     columns = list(dict.fromkeys([*axes, x_axis]))
     columns += [
         "series",
@@ -119,6 +121,21 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
     ]
     columns += ["train_exaflops", "images_seen", "wall_time_s"] + (["panel_value"] if panel else [])
     return pd.DataFrame(rows, columns=columns)
+
+
+def _shared_into_every_series(
+    rows: list[dict[str, Any]], shared: str, axes: list[str]
+) -> list[dict[str, Any]]:
+    """The runs of the ``shared`` series (Figure 8's base model, the point every line passes
+    through) as a point of every other series, run once."""
+    base = [row for row in rows if row["series"] == shared]
+    lines = {row["series"]: row for row in rows if row["series"] != shared}
+    copies = [
+        {**row, **{key: line[key] for key in (*axes, "series", "legend")}}
+        for line in lines.values()
+        for row in base
+    ]
+    return [row for row in rows if row["series"] != shared] + copies
 
 
 def local_records(run_dirs: Iterable[Path]) -> list[tuple[dict, dict]]:
