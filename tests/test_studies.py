@@ -70,6 +70,11 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     assert figure.stat().st_size > 10_000  # a drawn PNG
     table = pd.read_csv(tmp_path / "out" / f"{study_name}_{profile}.csv")
     finals = [round(1.0 * (i + 1), 6) for i in range(len(points))]
+    if spec.get("shared_series"):  # its runs are a point of every other series (Figure 8's base)
+        line = [dict(p.params).get(series_axes(spec)[0]) for p in points]
+        base = [f for f, of in zip(finals, line, strict=True) if of is None]
+        finals = [f for f, of in zip(finals, line, strict=True) if of is not None]
+        finals = sorted(finals + base * len(set(line) - {None}))
     if spec["x_axis"] == "step":  # a row per evaluation during training: 0 at step 100
         assert sorted(table["step"]) == [100] * len(points) + [200] * len(points)
         finals = [0.0] * len(points) + finals
