@@ -9,6 +9,7 @@ the paper's values as grey hollow markers, since the axes then mean the same thi
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -236,7 +237,7 @@ def render(
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
     title = f"{study['title']} (profile={profile_name})" + (f"\n{note}" if note else "")
     if fit and fit.get("compute_limited"):
-        title += "\ncompute-limited: " + competence_text(fit)
+        title += "\n" + textwrap.fill("compute-limited: " + competence_text(fit), 160)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     save_figure_atomic(figure, path)
