@@ -132,9 +132,11 @@ def fewshot_accuracies(
     bias = weights[:, -1] - torch.einsum("pd,pdk->pk", torch.stack(means).double(), scaled)
     folded = scaled.permute(1, 0, 2).reshape(scaled.shape[1], -1).float()  # (d, P*K)
     correct = torch.zeros(len(problems), dtype=torch.long)
+    flat_bias = bias.flatten().float()
+    buffer = torch.empty(min(test_chunk, len(test_features)), folded.shape[1])  # reused: no faults
     for start in range(0, len(test_features), test_chunk):
         chunk = test_features[start : start + test_chunk]
-        scores = torch.addmm(bias.flatten().float(), chunk, folded)
+        scores = torch.addmm(flat_bias, chunk, folded, out=buffer[: len(chunk)])
         predicted = scores.view(len(chunk), len(problems), num_classes).argmax(-1)
         correct += (predicted == test_labels[start : start + test_chunk, None]).sum(0)
     results: dict[int, list[float]] = {}
