@@ -97,9 +97,13 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
     assert overhead["wall_s"] > overhead["steps_s"] > 0 and overhead["overhead_ratio"] > 1
     assert set(overhead["parts_s"]) >= {"pretrain_startup_s", "transfer_jobs_s", "runner_s"}
     assert overhead["parts_s"]["transfer_jobs_s"] > 0
+    (compiled,) = study["compile"]["models"]  # the ViT's run, eager and compiled, whole jobs
+    assert compiled["model"] == "vit_micro_p8" and compiled["steps"] == 8
+    assert compiled["compiled_job_s"] > 0 and compiled["eager_job_s"] > 0
+    assert compiled["compile_wins"] == (compiled["ratio"] < 1)
     # training x2 per case, data x3, few-shot x2 (vs lstsq, vs its products), one per measured
-    # switch, two thread layouts, study x2 per model and the study run
-    assert len(ratios) == 2 * 2 + 3 + 2 + len(measured) + 2 + 2 * 2 + 1
+    # switch, two thread layouts, study x2 per model, the study run and compile per model
+    assert len(ratios) == 2 * 2 + 3 + 2 + len(measured) + 2 + 2 * 2 + 1 + 1
     assert all(finite_positive(r) for r in ratios)
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 

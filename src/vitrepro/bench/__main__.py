@@ -176,17 +176,12 @@ def _without_unusable_bf16(record: dict, profile: Profile, device: torch.device)
 
 
 def _study(record: dict, profile: Profile, device: torch.device, repeats: int, save) -> None:
-    from vitrepro.bench.study import measure_overhead, measure_parity
+    from vitrepro.bench.study import measure_study
 
-    if not profile.study or device.type != "cpu":
-        return
-    study = profile.study
-    parity = measure_parity(study["cases"], repeats, profile.matmul_n, profile.matmul_seconds)
-    record["study"] = {"parity": parity}
-    save()
-    record["study"]["overhead"] = measure_overhead(study["point"], study["fixed"])
-    print(f"[bench] study run: {record['study']['overhead']['overhead_ratio']:.3f}x its steps",
-          file=sys.stderr)  # fmt: skip
+    if profile.study and device.type == "cpu":
+        record["study"] = {}
+        measure_study(profile.study, repeats, profile.matmul_n, profile.matmul_seconds,
+                      record["study"], save)  # fmt: skip
 
 
 MEASURE = {
