@@ -39,6 +39,13 @@ BAD_INPUTS = {
         "recipe.global_batch_size=30",
     ),
     "negative-lr": ([*TINY, "recipe.optimizer.lr=-0.1"], "recipe.optimizer.lr=-0.1"),
+    # found by make fuzz: an infinite rate trained until the divergence guard stopped it
+    "infinite-lr": ([*TINY, "recipe.optimizer.lr=inf"], "recipe.optimizer.lr=inf"),
+    "infinite-weight-decay": (
+        [*TINY, "recipe.optimizer.weight_decay=inf"],
+        "recipe.optimizer.weight_decay=inf",
+    ),
+    "infinite-head-bias": ([*TINY, "model.head_bias_init=-inf"], "model.head_bias_init=-inf"),
     "per-model-typo": ([*TINY, "+recipe.per_model.x.lrr=1"], "recipe.per_model.x.lrr=1"),
     "per-model-negative-lr": ([*TINY, "+recipe.per_model.x.lr=-1"], "recipe.per_model.x.lr=-1"),
     "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),

@@ -26,8 +26,8 @@ from vitrepro.config.errors import ConfigError
 
 Positive = Annotated[StrictInt, Field(gt=0)]
 NonNegative = Annotated[StrictInt, Field(ge=0)]
-PositiveNumber = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, lt=1)]  # dropout, label smoothing
+PositiveNumber = Annotated[float, Field(allow_inf_nan=False, gt=0)]
+Fraction = Annotated[float, Field(allow_inf_nan=False, ge=0, lt=1)]  # dropout, label smoothing
 DeviceIds = Annotated[list[NonNegative], Field(min_length=1)]
 
 
@@ -51,7 +51,7 @@ class Model(_Group):
     backbone_stem: Literal["bit", "cifar"] | None = None
     dropout: Fraction = 0.0
     attention_dropout: Fraction = 0.0
-    head_bias_init: float = 0.0
+    head_bias_init: Annotated[float, Field(allow_inf_nan=False)] = 0.0
     weight_init: Literal["jax", ""] | None = None
     width_factor: Positive | None = None
     layers: list[Positive] | None = None
@@ -86,7 +86,7 @@ class Generator(_Group):
     num_distractor_glyphs: NonNegative | None = None
     cells: Positive | None = None
     relational: StrictBool | None = None
-    noise_std: Annotated[float, Field(ge=0)] | None = None
+    noise_std: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
     cell_px: Annotated[list[PositiveNumber], Field(min_length=2, max_length=2)] | None = None
 
 
@@ -102,10 +102,10 @@ class Data(_Group):
     task: Literal["pretrain", "transfer"] | None = None
     seed: StrictInt | None = None
     subset: Positive | str | None = None
-    crop_area: Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=2)] | None = (
+    crop_area: Annotated[list[Annotated[float, Field(allow_inf_nan=False, gt=0, le=1)]], Field(min_length=2)] | None = (
         None
     )
-    max_corrupt_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_corrupt_fraction: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
     finetune_steps: Positive | None = None
     root: str | None = None
     train_dir: str | None = None
@@ -114,19 +114,19 @@ class Data(_Group):
     variant: str | None = None
     generator: Generator | None = None
     fewshot_datasets: dict[str, Data] | None = None  # few-shot targets: datasets too
-    minival_fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
+    minival_fraction: Annotated[float, Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
 
 
 class Optimizer(_Group):
     target: str = Field(alias="_target_")
     lr: PositiveNumber
-    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    weight_decay: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
 
 
 class Schedule(_Group):
     warmup_steps: NonNegative = 0
     decay: Literal["linear", "cosine", "constant"]
-    end_factor: Annotated[float, Field(ge=0, le=1)] = 0.0
+    end_factor: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] = 0.0
 
 
 class StepsScaling(_Group):
@@ -134,13 +134,13 @@ class StepsScaling(_Group):
 
     steps: Positive
     at_num_train: Positive
-    exponent: Annotated[float, Field(ge=0.0, le=1.0)]
+    exponent: Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1.0)]
 
 
 class ModelSettings(BaseModel):  # a row of a recipe's per_model table (Table 3's rows)
     model_config = ConfigDict(extra="forbid")
     lr: PositiveNumber | None = None
-    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    weight_decay: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
     epochs: PositiveNumber | None = None
 
 
