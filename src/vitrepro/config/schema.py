@@ -28,6 +28,7 @@ Positive = Annotated[StrictInt, Field(gt=0)]
 NonNegative = Annotated[StrictInt, Field(ge=0)]
 PositiveNumber = Annotated[float, Field(allow_inf_nan=False, gt=0)]
 Fraction = Annotated[float, Field(allow_inf_nan=False, ge=0, lt=1)]  # dropout, label smoothing
+AreaFraction = Annotated[float, Field(allow_inf_nan=False, gt=0, le=1)]  # of an image
 DeviceIds = Annotated[list[NonNegative], Field(min_length=1)]
 
 
@@ -102,9 +103,7 @@ class Data(_Group):
     task: Literal["pretrain", "transfer"] | None = None
     seed: StrictInt | None = None
     subset: Positive | str | None = None
-    crop_area: Annotated[list[Annotated[float, Field(allow_inf_nan=False, gt=0, le=1)]], Field(min_length=2)] | None = (
-        None
-    )
+    crop_area: Annotated[list[AreaFraction], Field(min_length=2)] | None = None
     max_corrupt_fraction: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)] | None = None
     finetune_steps: Positive | None = None
     root: str | None = None
