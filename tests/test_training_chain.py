@@ -99,11 +99,12 @@ def test_a_missing_transfer_dataset_stops_before_pre_training(train):
 
 
 def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(train):
-    # a NaN head bias makes the loss NaN from step 1: stopped at the first checkpoint save
-    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "model.head_bias_init=nan")
+    # a finite but absurd learning rate: the first update overflows the weights, so the loss
+    # is infinite from step 2 on; stopped before any checkpoint save
+    result = train(*TINY_DATA, *TINY_VIT, "logger=none", "recipe.optimizer.lr=1e30")
     assert result.returncode == 3, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    assert "error: the training loss became NaN or infinite at step 1" in result.stderr
+    assert "error: the training loss became NaN or infinite at step 2" in result.stderr
     (run_dir,) = result.run_dirs()
     assert list((run_dir / "checkpoints").glob("*.ckpt")) == []  # no NaN checkpoint
     assert not (run_dir / "summary.json").exists()  # nothing a study would take as a result
