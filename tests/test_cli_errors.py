@@ -46,6 +46,8 @@ BAD_INPUTS = {
         "recipe.optimizer.weight_decay=inf",
     ),
     "infinite-head-bias": ([*TINY, "model.head_bias_init=-inf"], "model.head_bias_init=-inf"),
+    # found by make fuzz: one class reached torchmetrics, which refused it with a traceback
+    "one-class": ([*TINY, "data.num_classes=1"], "data.num_classes=1"),
     "per-model-typo": ([*TINY, "+recipe.per_model.x.lrr=1"], "recipe.per_model.x.lrr=1"),
     "per-model-negative-lr": ([*TINY, "+recipe.per_model.x.lr=-1"], "recipe.per_model.x.lr=-1"),
     "unknown-arch": ([*TINY, "model.arch=transformer9000"], "model.arch=transformer9000"),

@@ -9,8 +9,8 @@ runner gives each of its jobs.
    command's wall time against the pre-training's steps alone, broken down by phase from the
    runs' ``timings`` (``vitrepro.tracking.phases``) and the runner's job times.
 3. **Compile over a whole run**: each study model's pre-training run of the same point, eager
-   and ``compile=true``, side by side as the runner's two one-thread jobs: each job's wall time,
-   compilation included, so a per-step gain is weighed against what compiling costs.
+   and ``compile=true``, one after the other as one-thread jobs of the runner: each job's wall
+   time, compilation included, so a per-step gain is weighed against what compiling costs.
 """
 
 from __future__ import annotations
@@ -151,14 +151,14 @@ def measure_overhead(point: dict[str, Any], fixed: list[str]) -> dict[str, Any]:
 
 
 def measure_compile(point: dict[str, Any], fixed: list[str], models: list[str]) -> dict[str, Any]:
-    """Each of ``models`` at the study ``point`` (pre-training only), eager and compiled, run
-    together as two one-thread jobs: per model each job's wall time and steps time, and the
-    compiled/eager ratio of the whole job (below 1: compiling wins over the whole run)."""
+    """Each of ``models`` at the study ``point`` (pre-training only), eager then compiled, as
+    one-thread jobs: per model each job's wall time and steps time, and the compiled/eager
+    ratio of the whole job (below 1: compiling wins over the whole run)."""
     results = []
     for model in models:
         grid = {**point, "model": model, "compile": [False, True]}
         pretraining_only = [o for o in fixed if not o.startswith("transfer.")] + ["transfer=none"]
-        _, runs, jobs = _run_study(grid, pretraining_only, jobs=2)
+        _, runs, jobs = _run_study(grid, pretraining_only, jobs=1)
         sides = {bool(s["config"]["compile"]): (jobs.get(n, 0.0), s) for n, s, _ in runs}
         (eager_s, eager), (compiled_s, compiled) = sides[False], sides[True]
         results.append({

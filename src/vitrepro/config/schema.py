@@ -94,7 +94,7 @@ class Generator(_Group):
 class Data(_Group):
     format: Literal["synthetic", "image_folder", "cifar", "shards"]
     name: str
-    num_classes: Positive | None = None
+    num_classes: Annotated[StrictInt, Field(ge=2)] | None = None  # a classifier: 2 or more
     image_size: Positive
     num_train: Positive | None = None
     num_val: Positive | None = None
