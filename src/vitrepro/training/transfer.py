@@ -83,6 +83,9 @@ def _kept(inherited: list[str]) -> list[str]:
 
 def child_command(overrides: list[str], inherited: list[str], run_dir: Path) -> list[str]:
     """``src/train.py`` arguments of one transfer of the run in ``run_dir``."""
+    # A fine-tune is scored on its test split, and few-shot reads the pre-trained model: no
+    # few-shot pass in the child unless its transfer asks for one.
+    asked = any(_key(o) == "evaluation" for o in overrides)
     return [
         sys.executable,
         str(PROJECT_ROOT / "src" / "train.py"),
@@ -90,6 +93,7 @@ def child_command(overrides: list[str], inherited: list[str], run_dir: Path) -> 
         *overrides,
         f"model.pretrained={run_dir}",
         "transfer=none",
+        *([] if asked else ["evaluation=none"]),
         "resume=auto",
     ]
 
