@@ -72,3 +72,26 @@ def test_a_two_process_ddp_run_fine_tunes_after_pre_training(tmp_path):
     assert 0 <= child["final"]["val/top1"] <= 1
     child_summary = record.read(ROOT / child["run_dir"])
     assert child_summary["device"]["count"] == 2  # the parent's trainer overrides, its own group
+
+
+def test_a_study_transfer_builds_the_model_its_experiment_chose(tmp_path):
+    """Figure 9's points name no model: its experiment file chooses ViT-micro/8, and the
+    fine-tune composes no experiment, so it must be told the parent's model, or the weights
+    meet the default model and the job stops on mismatched shapes."""
+    from hydra import compose, initialize_config_dir
+
+    from vitrepro.studies.grid import expand_grid, load_sweep
+    from vitrepro.studies.jobs import Launch, transfer_jobs
+
+    point = expand_grid(load_sweep(ROOT / "sweeps" / "tiny" / "classifier_ablation.yaml"))[0]
+    assert not any(a.split("=")[0] == "model" for a in point.args)
+    run_dir = tmp_path / point.slug
+    transfer = {"glyphs_transfer": ["data=glyphs", "data.task=transfer"]}
+    config = {"choices": {"model": "vit_micro_p8"}, "transfer": transfer}
+    record.write(run_dir, {"status": "finished", "config": config})
+    (job,) = transfer_jobs(point, run_dir, Launch())
+    assert job.args.count("model=vit_micro_p8") == 1
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        child = compose("train", overrides=job.args)
+    assert (child.model.patch_size, child.model.hidden_size) == (8, 96)
+    assert child.model.classifier == dict(point.params)["model.classifier"]

@@ -96,13 +96,15 @@ def transfer_jobs(point: GridPoint, run_dir: Path, launch: Launch) -> list[Job]:
     """The unfinished transfers of a finished pre-training run, each a job of its own."""
     summary = record.finished(run_dir) or {}
     wanted = summary.get("config", {}).get("transfer") or {}
+    model = (summary.get("config", {}).get("choices") or {}).get("model")
     id_file = run_dir / WANDB_ID_FILE
     parent_run = id_file.read_text().strip() if id_file.exists() else None
     env = child_environment(parent_run)  # none of the point's launch (launch.env) either
     jobs = []
     for name, overrides in wanted.items():
         if record.finished(run_dir / "transfer" / name) is None:
-            args = child_command(list(overrides), [*point.args, *launch.extra], run_dir)[2:]
+            inherited = [*point.args, *launch.extra]
+            args = child_command(list(overrides), inherited, run_dir, model)[2:]
             jobs.append(Job(point, run_dir / "transfer" / name, args, name, env))
     return jobs
 

@@ -277,7 +277,9 @@ def _transfer(
     """Fine-tune on each transfer dataset; the results join this run's summary and W&B run."""
     wandb_id = run_dir / WANDB_ID_FILE
     parent_run = wandb_id.read_text().strip() if wandb_id.exists() else None
-    summary = {**summary, "transfer": run_transfers(transfers, run_dir, inherited, parent_run)}
+    model = (summary.get("config", {}).get("choices") or {}).get("model")
+    results = run_transfers(transfers, run_dir, inherited, parent_run, model)
+    summary = {**summary, "transfer": results}
     record.write(run_dir, summary)
     update_tracker_summaries(loggers, summary)
     scores = record.transfer_metrics(summary["transfer"])

@@ -81,14 +81,22 @@ def _kept(inherited: list[str]) -> list[str]:
     return [o for o in inherited if _key(o) in INHERITED]
 
 
-def child_command(overrides: list[str], inherited: list[str], run_dir: Path) -> list[str]:
-    """``src/train.py`` arguments of one transfer of the run in ``run_dir``."""
+def child_command(
+    overrides: list[str], inherited: list[str], run_dir: Path, parent_model: str | None = None
+) -> list[str]:
+    """``src/train.py`` arguments of one transfer of the run in ``run_dir``; ``parent_model``
+    is the model config the parent composed (its Hydra choice)."""
     # A fine-tune is scored on its test split, and few-shot reads the pre-trained model: no
     # few-shot pass in the child unless its transfer asks for one.
     asked = any(_key(o) == "evaluation" for o in overrides)
+    # An experiment file may choose the parent's model, and the child composes no experiment:
+    # name that model, or the weights meet the default one.
+    chosen = any(o.lstrip("+~").split("=", 1)[0] == "model" for o in inherited)
+    model = [f"model={parent_model}"] if parent_model and not chosen else []
     return [
         sys.executable,
         str(PROJECT_ROOT / "src" / "train.py"),
+        *model,
         *_kept(inherited),
         *overrides,
         f"model.pretrained={run_dir}",
@@ -123,6 +131,7 @@ def run_transfers(
     run_dir: Path,
     inherited: list[str],
     parent_run: str | None = None,
+    parent_model: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fine-tune on every transfer dataset, each in a clean environment (``child_environment``);
     ``{name: transfer_result}``."""
@@ -130,7 +139,7 @@ def run_transfers(
     for name, overrides in transfers.items():
         child_dir = run_dir / "transfer" / name
         if finished(child_dir) is None:
-            command = child_command(list(overrides), inherited, run_dir)
+            command = child_command(list(overrides), inherited, run_dir, parent_model)
             command.append(f"hydra.run.dir={child_dir}")
             log.info("transfer %s: %s", name, " ".join(command[1:]))
             env = child_environment(parent_run)
