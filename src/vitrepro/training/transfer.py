@@ -2,7 +2,8 @@
 weights on each downstream dataset of ``transfer`` as a child run.
 
 A child is ``src/train.py`` in its own process, in ``<run dir>/transfer/<name>``, with the
-parent's model, trainer, logger and path overrides, the transfer's own overrides (dataset,
+parent's model (the config it composed, as an experiment file may choose it) and its model,
+trainer, logger and path overrides, the transfer's own overrides (dataset,
 recipe) and ``model.pretrained=<run dir>``. A child that already finished is not rerun; an
 interrupted one resumes (``resume=auto``), so rerunning the parent completes its transfers.
 One grid point of a study is then one command, as a W&B sweep runs it.
@@ -91,7 +92,7 @@ def child_command(
     asked = any(_key(o) == "evaluation" for o in overrides)
     # An experiment file may choose the parent's model, and the child composes no experiment:
     # name that model, or the weights meet the default one.
-    chosen = any(o.lstrip("+~").split("=", 1)[0] == "model" for o in inherited)
+    chosen = any(o.lstrip("+~").split("=", 1)[0] == "model" for o in [*inherited, *overrides])
     model = [f"model={parent_model}"] if parent_model and not chosen else []
     return [
         sys.executable,
