@@ -95,3 +95,27 @@ def test_a_study_transfer_builds_the_model_its_experiment_chose(tmp_path):
         child = compose("train", overrides=job.args)
     assert (child.model.patch_size, child.model.hidden_size) == (8, 96)
     assert child.model.classifier == dict(point.params)["model.classifier"]
+
+
+@pytest.mark.parametrize("line", ["depth", "width", "mlp_width", "patch_size"])
+def test_a_figure8_transfer_fine_tunes_the_shape_its_parent_trained(tmp_path, line):
+    """Figure 8's lines change one model dimension by override (``model.depth=8``): the
+    fine-tune must build that shape, not the base's, or the weights do not load."""
+    from hydra import compose, initialize_config_dir
+
+    from vitrepro.studies.grid import expand_grid, load_sweep
+    from vitrepro.studies.jobs import Launch, transfer_jobs
+
+    sweep = ROOT / "sweeps" / "tiny" / "model_shape" / f"{line}.yaml"
+    point = expand_grid(load_sweep(sweep))[-1]
+    run_dir = tmp_path / point.slug
+    transfer = {"glyphs_transfer": ["data=glyphs", "data.task=transfer"]}
+    config = {"choices": {"model": "vit_micro_p8"}, "transfer": transfer}
+    record.write(run_dir, {"status": "finished", "config": config})
+    (job,) = transfer_jobs(point, run_dir, Launch())
+    shape = ("depth", "hidden_size", "mlp_size", "patch_size")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        parent = compose("train", overrides=point.args).model
+        child = compose("train", overrides=job.args).model
+    assert [child[k] for k in shape] == [parent[k] for k in shape]
+    assert [parent[k] for k in shape] != [4, 96, 384, 8]  # the line moved off the base
