@@ -36,6 +36,23 @@ def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
     assert table["legend"][0] == "gap, 0.0003 (GAP, lower lr)"
 
 
+def test_a_long_series_is_named_by_its_labels_alone():
+    """The pilot's series vary seven settings: the raw tuple beside the labels made a legend
+    wider than its figure; the labels alone name the run."""
+    profile = load_study("pilot", "tiny")["profiles"]["tiny"]
+    config = {
+        "model": {"name": "vit_micro_p8"},
+        "choices": {"model": "vit_micro_p8", "pretraining": "glyphs_37k5"},
+        "data": {"generator": {"relational": False}},
+        "recipe": {"optimizer": {"lr": 0.001}, "global_batch_size": 64, "steps": 15000},
+        "seed": 2,
+    }
+    curves = {"val": [{"step": 100, "top1": 0.5, "loss": 1.0}]}
+    table = study_table([(config, {"curves": curves})], profile)
+    assert table["legend"][0] == table["series"][0]
+    assert table["series"][0].startswith("ViT-micro/8, glyph pairs, 37.5k images, lr 1e-3")
+
+
 def test_figure5_full_grid_is_table6_and_every_row_gets_its_paper_value(tmp_path):
     """Table 6 pairs models with 7 or 14 epochs: the two sweeps give exactly its 18 rows, and
     each (model, epochs) of ours is matched with the paper's Average-5 value."""

@@ -93,7 +93,8 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
                     x_axis: x_value,
                     "series": series,
                     # the figure's legend: what ran, and the paper's model it stands in for
-                    "legend": series if series == ours else f"{ours} ({series})",
+                    # (a long tuple of raw values is left to the labels, which name it)
+                    "legend": series if series == ours or len(ours) > 40 else f"{ours} ({series})",
                     "x": label(labels, x_axis, x_value),
                     "seed": config.get("seed"),
                     "value": _mean(point, list(profile["metric"])),

@@ -211,6 +211,9 @@ def render(
     if len(results):  # the profile's x order (smallest set first), not the order runs were made
         rank = {x: i for i, x in enumerate(x_order(results, profile))}
         results = results.iloc[results["x"].astype(str).map(rank).argsort(kind="stable")]
+    if "legend" in results and results["legend"].nunique() > 10:  # no colour drawn twice
+        for ax in grid.flat:
+            ax.set_prop_cycle(color=plt.cm.tab20.colors)
     figure_kind.draw(reference, results, axes, full=profile_name == "full")
     axes[0].set_title("paper (published values)", fontsize=10)
     if panel:  # the figure's second panel: its own metric, the paper's matching columns
@@ -233,7 +236,11 @@ def render(
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
+        entries = len(ax.get_legend_handles_labels()[0])
+        if entries > 8:  # many series: the legend under the axes, not over the curves
+            ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+            figure.set_figheight(figure.get_figheight() + 0.13 * entries)
+        elif entries:
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
     title = f"{study['title']} (profile={profile_name})" + (f"\n{note}" if note else "")
     if fit and fit.get("compute_limited"):
