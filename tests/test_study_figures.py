@@ -36,6 +36,21 @@ def test_figure9_curves_come_from_the_evaluations_during_training(tmp_path):
     assert table["legend"][0] == "gap, 0.0003 (GAP, lower lr)"
 
 
+def test_figure9_curves_skip_the_validations_that_measured_no_few_shot():
+    """A run also records a validation every few hundred steps: those points carry no 5-shot
+    value and must not take the run's final one (a flat line at the end value)."""
+    profile = load_study("fig9", "tiny")["profiles"]["tiny"]
+    config = {"model": {"classifier": "token"}, "recipe": {"optimizer": {"lr": 0.001}}}
+    metric = "fewshot/glyphs_transfer/5shot"
+    metrics = {
+        metric: 0.6,
+        "fewshot_history": [{"step": 1500, metric: 0.25}],
+        "curves": {"val": [{"step": 500, "top1": 0.4, "loss": 1.2}]},
+    }
+    table = study_table([(config, metrics)], profile)
+    assert table[["step", "value"]].values.tolist() == [[1500, 25.0]]
+
+
 def test_a_long_series_is_named_by_its_labels_alone():
     """The pilot's series vary seven settings: the raw tuple beside the labels made a legend
     wider than its figure; the labels alone name the run."""

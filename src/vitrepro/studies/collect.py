@@ -49,18 +49,20 @@ def series_axes(profile: dict[str, Any]) -> list[str]:
     return [axes] if isinstance(axes, str) else list(axes)
 
 
-def _points(metrics: dict[str, Any], x_axis: str) -> list[dict[str, Any]]:
+def _points(metrics: dict[str, Any], x_axis: str, keys: list[str]) -> list[dict[str, Any]]:
     """The run's values to plot: its final ones, or with ``x_axis: step`` every evaluation
-    made during training (``fewshot_history``), each with its step."""
+    made during training that measured the plotted ``keys`` (few-shot evaluations,
+    ``fewshot_history``, or validations), each with its step."""
     if x_axis != "step":
         return [metrics]
     validations = [
         {"step": p["step"], "val/top1": p["top1"], "val/loss": p["loss"]}
         for p in (metrics.get("curves") or {}).get("val", [])
     ]
-    return [
-        {**metrics, **point} for point in [*(metrics.get("fewshot_history") or []), *validations]
-    ]
+    history = [*(metrics.get("fewshot_history") or []), *validations]
+    # an evaluation that did not measure the metric is not a point of its curve (it would
+    # otherwise take the run's final value)
+    return [{**metrics, **p} for p in history if all(k in p for k in keys)]
 
 
 def _loss_flat(metrics: dict[str, Any], profile: dict[str, Any]) -> tuple[float, bool]:
@@ -85,7 +87,7 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
         series_values = [config_value(config, axis) for axis in axes]
         series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
         ours = ", ".join(map(str, series_values))
-        for point in _points(metrics, x_axis):
+        for point in _points(metrics, x_axis, list(profile["metric"])):
             x_value = point[x_axis] if x_axis in point else config_value(config, x_axis)
             rows.append(
                 {
