@@ -74,6 +74,19 @@ def test_a_two_process_ddp_run_fine_tunes_after_pre_training(tmp_path):
     assert child_summary["device"]["count"] == 2  # the parent's trainer overrides, its own group
 
 
+def _glyph_transfer_of(point, tmp_path):
+    """The pool's fine-tune job for ``point`` after a finished pre-training that composed
+    ViT-micro/8 (the record a study run leaves)."""
+    from vitrepro.studies.jobs import Launch, transfer_jobs
+
+    run_dir = tmp_path / point.slug
+    transfer = {"glyphs_transfer": ["data=glyphs", "data.task=transfer"]}
+    config = {"choices": {"model": "vit_micro_p8"}, "transfer": transfer}
+    record.write(run_dir, {"status": "finished", "config": config})
+    (job,) = transfer_jobs(point, run_dir, Launch())
+    return job
+
+
 def test_a_study_transfer_builds_the_model_its_experiment_chose(tmp_path):
     """Figure 9's points name no model: its experiment file chooses ViT-micro/8, and the
     fine-tune composes no experiment, so it must be told the parent's model, or the weights
@@ -81,15 +94,10 @@ def test_a_study_transfer_builds_the_model_its_experiment_chose(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from vitrepro.studies.grid import expand_grid, load_sweep
-    from vitrepro.studies.jobs import Launch, transfer_jobs
 
     point = expand_grid(load_sweep(ROOT / "sweeps" / "tiny" / "classifier_ablation.yaml"))[0]
     assert not any(a.split("=")[0] == "model" for a in point.args)
-    run_dir = tmp_path / point.slug
-    transfer = {"glyphs_transfer": ["data=glyphs", "data.task=transfer"]}
-    config = {"choices": {"model": "vit_micro_p8"}, "transfer": transfer}
-    record.write(run_dir, {"status": "finished", "config": config})
-    (job,) = transfer_jobs(point, run_dir, Launch())
+    job = _glyph_transfer_of(point, tmp_path)
     assert job.args.count("model=vit_micro_p8") == 1
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         child = compose("train", overrides=job.args)
@@ -104,15 +112,10 @@ def test_a_figure8_transfer_fine_tunes_the_shape_its_parent_trained(tmp_path, li
     from hydra import compose, initialize_config_dir
 
     from vitrepro.studies.grid import expand_grid, load_sweep
-    from vitrepro.studies.jobs import Launch, transfer_jobs
 
     sweep = ROOT / "sweeps" / "tiny" / "model_shape" / f"{line}.yaml"
     point = expand_grid(load_sweep(sweep))[-1]
-    run_dir = tmp_path / point.slug
-    transfer = {"glyphs_transfer": ["data=glyphs", "data.task=transfer"]}
-    config = {"choices": {"model": "vit_micro_p8"}, "transfer": transfer}
-    record.write(run_dir, {"status": "finished", "config": config})
-    (job,) = transfer_jobs(point, run_dir, Launch())
+    job = _glyph_transfer_of(point, tmp_path)
     shape = ("depth", "hidden_size", "mlp_size", "patch_size")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         parent = compose("train", overrides=point.args).model
