@@ -65,6 +65,30 @@ def test_export_writes_safetensors_and_config_with_the_checkpoints_logits(run_di
         assert torch.equal(tuned(images(config["image_size"])), reference)
 
 
+def test_a_run_whose_model_config_kept_recipe_tables_still_loads(run_dir, tmp_path):
+    """Runs made when model configs carried per-recipe lr/weight-decay tables (now in the
+    recipes) record them in their model config: evaluate and inspect must still build them."""
+    export = export_checkpoint(run_dir, tmp_path / "old_export")
+    config = json.loads((export / "config.json").read_text())
+    config["model_config"] |= {"lr": {"study_tiny": 0.001}, "weight_decay": {"study_tiny": 0.05}}
+    (export / "config.json").write_text(json.dumps(config))
+    assert torch.equal(logits(export), logits(run_dir))
+    config["model_config"]["patch_grid"] = 4  # a setting no version of the model has
+    (export / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"model\.patch_grid=4: not a setting of the vit"):
+        logits(export)
+
+
+def test_an_inspected_export_is_titled_with_the_model_it_holds(run_dir, tmp_path):
+    from vitrepro.inspection.report import display_name
+
+    export = export_checkpoint(run_dir, tmp_path / "named")
+    config = json.loads((export / "config.json").read_text())
+    config["model_config"]["name"] = "ViT-micro/8"
+    (export / "config.json").write_text(json.dumps(config))
+    assert display_name(str(export), {"name": "ViT-B/16"}) == "ViT-micro/8 from named"
+
+
 def test_evaluate_inspect_and_train_take_the_export(run_dir, tmp_path):
     export = export_checkpoint(run_dir, tmp_path / "shared")
     scores = [

@@ -39,7 +39,7 @@ from vitrepro.inspection.plots import (
     plot_rollout,
 )
 from vitrepro.models.build import model_from_checkpoint
-from vitrepro.models.weight_files import EXPORT_WEIGHTS, resolve_checkpoint
+from vitrepro.models.weight_files import EXPORT_WEIGHTS, resolve_checkpoint, run_metadata
 from vitrepro.tracking import record
 
 ANALYSES = ("filters", "position_embeddings", "attention_distance", "rollout")
@@ -59,13 +59,16 @@ def output_dir(checkpoint: str, output: str | None, output_root: str) -> Path:
 
 def display_name(checkpoint: str, model_cfg: dict[str, Any]) -> str:
     """The model a checkpoint holds, for plot titles: ``ViT-B/16 pre-trained on jft_like``
-    for one of our runs (its record), else the configured model's name and the file's."""
+    for one of our runs (its record), else the model its file records (an export of ours) or
+    the configured one, and the file's name (an export's folder)."""
     path = resolve_checkpoint(checkpoint, key="checkpoint")
     summary = record.read(path.parent.parent) if path.parent.name == "checkpoints" else None
     if summary and summary.get("model"):
         tuned = "fine-tuned" if summary["config"]["model"].get("pretrained") else "pre-trained"
         return f"{summary['model']} {tuned} on {summary['data']}"
-    return f"{model_cfg.get('name') or model_cfg.get('arch', 'model')} from {path.name}"
+    model = (run_metadata(path) or {}).get("model_config") or model_cfg
+    source = path.parent.name if path.name == EXPORT_WEIGHTS else path.name
+    return f"{model.get('name') or model.get('arch', 'model')} from {source}"
 
 
 def example_images(data_cfg: dict[str, Any], image_size: int, count: int) -> torch.Tensor:

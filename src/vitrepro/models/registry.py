@@ -6,6 +6,7 @@ code branches on a variant's name.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,15 @@ def construct(model_cfg: dict[str, Any], num_classes: int, image_size: int) -> n
     """The freshly initialised model a ``conf/model`` entry describes (its weights, if any, are
     loaded by ``models.build.build_model``)."""
     kwargs = {k: v for k, v in model_cfg.items() if k not in DESCRIPTIVE_KEYS}
-    return get_builder(model_cfg.get("arch"))(
-        num_classes=num_classes, image_size=image_size, **kwargs
-    )
+    builder = get_builder(model_cfg.get("arch"))
+    # a key no builder takes (a checkpoint's config from another version): one line, not a
+    # TypeError from deep inside the builder
+    takes = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(takes))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):
+        raise ConfigError(
+            f"model.{unknown[0]}",
+            kwargs[unknown[0]],
+            f"not a setting of the {model_cfg.get('arch')} architecture; remove it",
+        )
+    return builder(num_classes=num_classes, image_size=image_size, **kwargs)

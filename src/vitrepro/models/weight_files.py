@@ -24,6 +24,9 @@ from vitrepro.safe_load import check_npz, check_safetensors, load_safetensors, l
 EXPORT_WEIGHTS, EXPORT_CONFIG = "model.safetensors", "config.json"
 # What our checkpoints and exports record to rebuild their model.
 METADATA_KEYS = ("model_config", "num_classes", "image_size")
+# Model-config keys of older runs that are recipe settings (per-recipe learning rate, weight
+# decay and epochs tables, now each recipe's ``per_model``), not the model's: their runs load.
+RECIPE_TABLES = ("lr", "weight_decay", "epochs")
 TORCH_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
 
 
@@ -82,7 +85,9 @@ def run_metadata(checkpoint: str | Path, key: str = "checkpoint") -> dict[str, A
         return None
     if not metadata.get("model_config"):
         return None
-    return {name: metadata.get(name) for name in METADATA_KEYS}
+    kept = {name: metadata.get(name) for name in METADATA_KEYS}
+    kept["model_config"] = {k: v for k, v in kept["model_config"].items() if k not in RECIPE_TABLES}
+    return kept
 
 
 def export_config(weights: Path) -> dict[str, Any] | None:
