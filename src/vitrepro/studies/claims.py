@@ -1,6 +1,6 @@
 """One run, one launcher: a lock per job in the run pool, so that two study launchers
-sharing a run pool (``make reproduce-fig3`` and ``make reproduce-fig5`` started together, or
-two sessions) neither run a job twice nor lose one.
+sharing a run pool (``make reproduce-fig3`` and ``make reproduce-fig5`` started together, or from
+two shells) neither run a job twice nor lose one.
 
 A claim is an exclusive ``flock`` on ``<pool>/claims/<job>.lock``, held by the launcher while
 the job runs. The kernel drops it when the launcher's process ends, however it ends, so a killed
