@@ -68,6 +68,25 @@ def test_a_long_series_is_named_by_its_labels_alone():
     assert table["series"][0].startswith("ViT-micro/8, glyph pairs, 37.5k images, lr 1e-3")
 
 
+def test_a_series_names_a_setting_only_where_it_differs_from_the_usual_one():
+    """The pilot labels the usual learned 1-D positions "" (left out of the name, no ", , ")
+    and names the 2-D and relative ones its sixth part tries."""
+    profile = load_study("pilot", "tiny")["profiles"]["tiny"]
+    runs = []
+    for embedding in ("learned_1d", "relative"):
+        config = {
+            "model": {"name": "vit_micro_p8", "position_embedding": embedding},
+            "choices": {"model": "vit_micro_p8", "pretraining": "glyphs_37k5"},
+            "data": {"generator": {"relational": True}},
+            "recipe": {"optimizer": {"lr": 0.001}, "global_batch_size": 64, "steps": 15000},
+            "seed": 0,
+        }
+        runs.append((config, {"curves": {"val": [{"step": 100, "top1": 0.5, "loss": 1.0}]}}))
+    names = study_table(runs, profile)["series"].tolist()
+    assert names[0].startswith("ViT-micro/8, relational glyph pairs, 37.5k images")
+    assert names[1].startswith("ViT-micro/8, relative positions, relational glyph pairs")
+
+
 def test_figure5_full_grid_is_table6_and_every_row_gets_its_paper_value(tmp_path):
     """Table 6 pairs models with 7 or 14 epochs: the two sweeps give exactly its 18 rows, and
     each (model, epochs) of ours is matched with the paper's Average-5 value."""

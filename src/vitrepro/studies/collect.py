@@ -85,7 +85,9 @@ def study_table(records: Iterable[tuple[dict, dict]], profile: dict[str, Any]) -
     for config, metrics in records:
         loss_change, loss_flat = _loss_flat(metrics, profile)
         series_values = [config_value(config, axis) for axis in axes]
-        series = ", ".join(label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
+        # an axis value labelled "" (the usual setting) is left out of the series' name
+        names = (label(labels, a, v) for a, v in zip(axes, series_values, strict=True))
+        series = ", ".join(name for name in names if name)
         ours = ", ".join(map(str, series_values))
         for point in _points(metrics, x_axis, list(profile["metric"])):
             x_value = point[x_axis] if x_axis in point else config_value(config, x_axis)
