@@ -145,3 +145,25 @@ def test_a_loss_flat_only_by_the_absolute_tolerance_says_so():
     cnn, vit = text.split("; ")
     assert "(1.0% relative change over the last tenth)" in cnn
     assert "(50.0% relative change over the last tenth, within the 0.01-nat tolerance)" in vit
+
+
+def test_an_ablation_of_many_models_counts_them_and_names_those_under_the_bar():
+    """Figure 8's bar checks every model (``each: x``, x a FLOP count): its line names the
+    failing model by its series and compute, with the change of the run that did not flatten
+    (not the large ratio of a run flat within the absolute tolerance)."""
+    flops = {"Depth": ["8130432", "30691200"], "Width": ["6567360", "27249984"],
+             "MLP width": ["10637184", "23710848"]}  # fmt: skip
+    rows = [
+        {"series": series, "x": x, "seed": seed, "pretrain_top1": 95.0,
+         "loss_flat": True, "loss_change": 0.6}
+        for series, xs in flops.items() for x in xs for seed in range(3)
+    ]  # fmt: skip
+    results = pd.DataFrame(rows)
+    failing = (results["x"] == "30691200") & (results["seed"] == 1)
+    results.loc[failing, ["loss_flat", "loss_change"]] = [False, 0.145]
+    fit = competence(results, {"x_axis": "forward_flops", "competence": {"each": "x"}})
+    assert fit["compute_limited"] == ["30691200_loss_flat"]
+    text = competence_text(fit)
+    assert "5 of 6 models meet the bar" in text
+    assert "Depth at 30.7M 95.0% (at least 80%), loss not flat (14.5% relative" in text
+    assert "Width at" not in text

@@ -19,6 +19,9 @@ from scipy import stats
 # has flattened (the mean over the last 10% of steps within ``loss_flat_relative`` of the 10%
 # before, or within ``loss_flat_absolute`` nats of it) in every seed; else compute-limited.
 COMPETENCE = {"largest_top1": 80.0, "loss_flat_relative": 0.05, "loss_flat_absolute": 0.01}
+# Checked models a competence line spells out one by one; past this it counts them and names
+# only those under the bar (a figure title must stay readable).
+SPELLED_OUT = 4
 # Per-run columns that differ between the seeds of one grid point.
 SEED_VARYING = (
     "seed", "value", "panel_value", "train_exaflops", "images_seen", "wall_time_s",
@@ -134,7 +137,10 @@ def _checked_groups(
     spec = profile["competence"]
     at_largest = results["x"].astype(str) == largest
     if spec.get("each") == "x":
-        return {x: (x, results["x"].astype(str) == x) for x in x_order(results, profile)}
+        return {
+            x: (_model_at(results, x), results["x"].astype(str) == x)
+            for x in x_order(results, profile)
+        }
     if spec.get("each") == "series":  # ``only``: the series the bar is for, else every one
         names = dict.fromkeys(results.loc[at_largest, "series"].astype(str))
         names = [s for s in names if s in spec.get("only", names)]
@@ -143,6 +149,20 @@ def _checked_groups(
         family: (name, at_largest & (results["model"].astype(str) == spec[family]))
         for family, name in (("cnn", "CNN"), ("vit", "ViT"))
     }
+
+
+def _model_at(results: pd.DataFrame, x: str) -> str:
+    """The model at a numeric x (a FLOP count): its series and the count in short (``Depth at
+    30.7M``); a named x (an embedding, a classifier) names its model itself."""
+    try:
+        value = float(x)
+    except ValueError:
+        return x
+    short = next(
+        (f"{value / scale:.3g}{unit}" for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3))
+         if abs(value) >= scale), f"{value:g}")  # fmt: skip
+    series = dict.fromkeys(results.loc[results["x"].astype(str) == x, "series"].astype(str))
+    return f"{'/'.join(series)} at {short}"
 
 
 def competence(results: pd.DataFrame, profile: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +180,8 @@ def competence(results: pd.DataFrame, profile: dict[str, Any]) -> dict[str, Any]
         top1 = results.loc[rows, "pretrain_top1"].dropna().mean()
         flat = results.loc[rows, "loss_flat"].dropna() if "loss_flat" in results else []
         change = results.loc[rows, "loss_change"].dropna() if "loss_flat" in results else []
+        if len(flat) and not all(flat):  # the change that failed, not a flat run's near zero
+            change = change[~flat.reindex(change.index, fill_value=True).astype(bool)]
         checks["checked"][key] = name
         checks[f"{key}_top1"] = round(float(top1), 2)
         checks[f"{key}_loss_change"] = round(float(max(change)), 4) if len(change) else math.nan
@@ -176,7 +198,7 @@ def competence_text(fit: dict[str, Any]) -> str:
     """One line for a figure or table: each family's (or variant's) pre-training test top-1 and
     whether its training loss flattened, against the bar."""
     bar = fit["thresholds"]
-    parts = []
+    parts, named = [], []
     for family, name in fit["checked"].items():
         top1 = fit[f"{family}_top1"]
         verdict = "below" if f"{family}_top1" in fit["compute_limited"] else "at least"
@@ -188,4 +210,16 @@ def competence_text(fit: dict[str, Any]) -> str:
                 by = f", within the {bar['loss_flat_absolute']:g}-nat tolerance"
             flat += f" ({change:.1%} relative change over the last tenth{by})"
         parts.append(f"{name} {top1:.1f}% ({verdict} {bar['largest_top1']:.0f}%), {flat}")
+        if _family_limited(fit, family) or len(fit["checked"]) <= SPELLED_OUT:
+            named.append(parts[-1])
+    if len(parts) > SPELLED_OUT:  # an ablation of many models: the count, and those under it
+        met = f"{len(parts) - len(named)} of {len(parts)} models meet the bar"
+        return f"at {fit['largest']}, pre-training test top-1: {met}" + "".join(
+            f"; {part}" for part in named
+        )
     return f"at {fit['largest']}, pre-training test top-1: " + "; ".join(parts)
+
+
+def _family_limited(fit: dict[str, Any], family: str) -> bool:
+    """Whether a checked family (or variant) misses either half of the bar."""
+    return any(key in fit["compute_limited"] for key in (f"{family}_top1", f"{family}_loss_flat"))
