@@ -244,7 +244,9 @@ def render(
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
     title = f"{study['title']} (profile={profile_name})" + (f"\n{note}" if note else "")
     if fit and fit.get("compute_limited"):
-        title += "\n" + textwrap.fill("compute-limited: " + competence_text(fit), 160)
+        # wrapped to the figure's width (about 8.5 px a character of a 10-pt title)
+        width = int(figure.get_figwidth() * figure.dpi / 8.5)
+        title += "\n" + textwrap.fill("compute-limited: " + competence_text(fit), width)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     save_figure_atomic(figure, path)
