@@ -144,3 +144,16 @@ def test_figure8_draws_the_base_runs_as_a_point_of_every_line():
         ("Depth", 60.0), ("Depth", 70.0), ("Width", 60.0), ("Width", 65.0)
     ]  # fmt: skip
     assert set(table.loc[table["value"] == 60.0, "logger.group"]) == {"depth", "width"}
+
+
+def test_figure8_curves_name_each_model_by_its_line_and_compute():
+    """Figure 8's x is a measured count (forward FLOPs), not a config value: each model's
+    curves are named by it, so depth 2 and depth 8 get their own colours."""
+    from vitrepro.studies.curves_figure import _name
+
+    profile = load_study("fig8", "tiny")["profiles"]["tiny"]
+    names = [
+        _name({"logger": {"group": "depth"}}, {"forward_flops": flops}, profile)
+        for flops in (8130432, 30691200)
+    ]
+    assert names == ["Depth, 8.13M", "Depth, 30.7M"]

@@ -14,14 +14,20 @@ import matplotlib.pyplot as plt
 
 from vitrepro.files import save_figure_atomic
 from vitrepro.studies.collect import label, series_axes
+from vitrepro.studies.seeds import short_count
 from vitrepro.tracking.record import config_value
 
 
-def _name(config: dict[str, Any], profile: dict[str, Any]) -> str:
+def _name(config: dict[str, Any], metrics: dict[str, Any], profile: dict[str, Any]) -> str:
     labels = profile.get("labels") or {}
     axes = [*series_axes(profile), profile["x_axis"]]
-    axes = [a for a in dict.fromkeys(axes) if a != "step"]
-    return ", ".join(label(labels, a, config_value(config, a)) for a in axes)
+    names = []
+    for axis in (a for a in dict.fromkeys(axes) if a != "step"):
+        value = config_value(config, axis)
+        if value is None and isinstance(metrics.get(axis), int | float):  # a measured x: FLOPs
+            value = short_count(metrics[axis])
+        names.append(label(labels, axis, value))
+    return ", ".join(name for name in names if name)
 
 
 def draw_curves(
@@ -35,8 +41,8 @@ def draw_curves(
         return None
     figure, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4.6))
     colours: dict[str, Any] = {}
-    for config, metrics in sorted(with_curves, key=lambda r: _name(r[0], profile)):
-        name = _name(config, profile)
+    for config, metrics in sorted(with_curves, key=lambda r: _name(*r, profile)):
+        name = _name(config, metrics, profile)
         first = name not in colours
         colour = colours.setdefault(name, f"C{len(colours) % 10}")
         train, val = metrics["curves"]["train"], metrics["curves"].get("val", [])

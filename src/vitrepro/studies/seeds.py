@@ -158,11 +158,16 @@ def _model_at(results: pd.DataFrame, x: str) -> str:
         value = float(x)
     except ValueError:
         return x
-    short = next(
-        (f"{value / scale:.3g}{unit}" for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3))
-         if abs(value) >= scale), f"{value:g}")  # fmt: skip
     series = dict.fromkeys(results.loc[results["x"].astype(str) == x, "series"].astype(str))
-    return f"{'/'.join(series)} at {short}"
+    return f"{'/'.join(series)} at {short_count(value)}"
+
+
+def short_count(value: float) -> str:
+    """A count in three digits and a unit: 30691200 -> ``30.7M``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:g}"
 
 
 def competence(results: pd.DataFrame, profile: dict[str, Any]) -> dict[str, Any]:
