@@ -157,3 +157,37 @@ def test_figure8_curves_name_each_model_by_its_line_and_compute():
         for flops in (8130432, 30691200)
     ]
     assert names == ["Depth, 8.13M", "Depth, 30.7M"]
+
+
+def test_the_gap_box_sits_under_the_axes_clear_of_the_data_and_the_legend(tmp_path):
+    """CNN minus ViT with its intervals is printed below the panel: inside it, the box hid the
+    curves it summarises or sat under the legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from vitrepro.studies.figures import render
+    from vitrepro.studies.seeds import gaps, seed_summary
+
+    study = load_study("relational_relpos", "tiny")
+    profile = study["profiles"]["tiny"]
+    metric = profile["metric"][0]
+    runs = [
+        ({"choices": {"model": model}, "data": {"num_train": n}, "seed": seed},
+         {metric: value + seed / 100})
+        for model, values in (("bit_micro", (0.5, 1.0)), ("vit_micro_p8", (0.3, 0.7)))
+        for n, value in zip((1500, 37500), values, strict=True)
+        for seed in (0, 1, 2)
+    ]  # fmt: skip
+    results = study_table(runs, profile)
+    gap = gaps(results, profile)
+    figure, _ = render(study, "tiny", seed_summary(results), tmp_path / "f.png", gap)
+    ours = figure.axes[1]
+    canvas = FigureCanvasAgg(figure)  # the figure as saved: laid out and drawn
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = next(t for t in ours.texts if t.get_text().startswith("CNN - ViT"))
+    text, panel = box.get_window_extent(renderer), ours.get_window_extent(renderer)
+    legend = ours.get_legend().get_window_extent(renderer)
+    assert text.y1 < panel.y0  # below the plotting area, under the x label
+    assert text.y1 < ours.xaxis.label.get_window_extent(renderer).y0
+    assert not text.overlaps(legend)
+    assert figure.get_figheight() > 4.6  # the figure grew to hold it

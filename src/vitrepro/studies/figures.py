@@ -228,10 +228,12 @@ def render(
                       wrap=True)  # fmt: skip
     if profile.get("chance") is not None:
         axes[1].axhline(profile["chance"], color="black", ls=":", lw=1, label="chance")
-    if gap is not None and len(gap):
-        axes[1].text(0.01, 0.99, _gap_text(gap), transform=axes[1].transAxes, fontsize=7,
-                     va="top", family="monospace", zorder=5,
-                     bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
+    if gap is not None and len(gap):  # under the x label: inside, it hid curves or the legend
+        text = _gap_text(gap)
+        axes[1].annotate(text, (0, 0), xycoords=("axes fraction", axes[1].xaxis.label),
+                         xytext=(0, -4), textcoords="offset points", va="top", fontsize=7,
+                         family="monospace")  # fmt: skip
+        figure.set_figheight(figure.get_figheight() + 0.14 * (text.count("\n") + 1))
     for ax in grid.flat:
         ax.set_xlabel(study["x"])
         ax.set_ylabel(study["y"])
