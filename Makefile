@@ -38,7 +38,7 @@ install: $(STAMP) ## create .venv and install vitrepro (editable, with dev extra
 train: install ## the main job: the tiny studies' ViT learns the embedded glyph task (ARGS=overrides)
 	$(BIN)/python src/train.py $(MAIN) $(ARGS)
 
-reproduce: install ## any study: STUDY=pilot|fig3|fig4|fig5|relational|relational_relpos|relational_relpos_long|tuning|table8|fig9|fig8 (options below)
+reproduce: install ## any study: STUDY=pilot|fig3|fig4|fig5|relational|relational_relpos|relational_relpos_long|tuning|table8|fig9|fig8|fig8_long (options below)
 	$(if $(STUDY),,$(error give STUDY=<name>: a study of conf/experiment/study/ (its experiments/<name>/study.yaml)))
 	$(BIN)/python -m vitrepro.studies.pool $(STUDY) $(STUDY_ARGS)
 
