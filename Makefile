@@ -42,29 +42,29 @@ reproduce: install ## any study: STUDY=pilot|fig3|fig4|fig5|relational|relationa
 	$(if $(STUDY),,$(error give STUDY=<name>: a study of conf/experiment/study/ (its experiments/<name>/study.yaml)))
 	$(BIN)/python -m vitrepro.studies.pool $(STUDY) $(STUDY_ARGS)
 
-reproduce-fig3: STUDY = fig3
-reproduce-fig3: reproduce ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
+reproduce-fig3: ## Figure 3 (PROFILE=tiny|small|full SEEDS=N SEED=S SOURCE=local|wandb SWEEP=E/P/ID JOBS=N LAUNCHER=local|slurm)
+	@$(MAKE) --no-print-directory reproduce STUDY=fig3
 
-reproduce-fig4: STUDY = fig4
-reproduce-fig4: reproduce ## Figure 4, linear 5-shot vs nested subsets (same options)
+reproduce-fig4: ## Figure 4, linear 5-shot vs nested subsets (same options)
+	@$(MAKE) --no-print-directory reproduce STUDY=fig4
 
-reproduce-fig5: STUDY = fig5
-reproduce-fig5: reproduce ## Figure 5, transfer vs pre-training compute (same options)
+reproduce-fig5: ## Figure 5, transfer vs pre-training compute (same options)
+	@$(MAKE) --no-print-directory reproduce STUDY=fig5
 
-reproduce-tuning: STUDY = tuning
-reproduce-tuning: reproduce ## the tiny studies' tuning grid (both families, same grid), chosen on validation
+reproduce-tuning: ## the tiny studies' tuning grid (both families, same grid), chosen on validation
+	@$(MAKE) --no-print-directory reproduce STUDY=tuning
 
-reproduce-relational: STUDY = relational
-reproduce-relational: reproduce ## Figure 3's relational variant (label = glyph pair and arrangement), reported apart
+reproduce-relational: ## Figure 3's relational variant (label = glyph pair and arrangement), reported apart
+	@$(MAKE) --no-print-directory reproduce STUDY=relational
 
-reproduce-table8: STUDY = table8
-reproduce-table8: reproduce ## Table 8, position embeddings ablation (same options)
+reproduce-table8: ## Table 8, position embeddings ablation (same options)
+	@$(MAKE) --no-print-directory reproduce STUDY=table8
 
-reproduce-fig9: STUDY = fig9
-reproduce-fig9: reproduce ## Figure 9, class token vs global average pooling (same options)
+reproduce-fig9: ## Figure 9, class token vs global average pooling (same options)
+	@$(MAKE) --no-print-directory reproduce STUDY=fig9
 
-reproduce-fig8: STUDY = fig8
-reproduce-fig8: reproduce ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
+reproduce-fig8: ## Figure 8, scaling depth/width/MLP/patch size (SWEEP: four IDs, comma-separated)
+	@$(MAKE) --no-print-directory reproduce STUDY=fig8
 
 studies: install ## write each study's study.yaml and sweeps from its file in conf/experiment/study/
 	$(BIN)/python -m vitrepro.studies.spec

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vitrepro.config.cli import OneLineErrors
+from vitrepro.config.cli import OneLineErrors, positive_int
 from vitrepro.data.shards.write import (
     image_folder_samples,
     list_file_samples,
@@ -19,24 +19,19 @@ from vitrepro.data.shards.write import (
 )
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
 def main() -> int:
     parser = OneLineErrors(description=__doc__.splitlines()[0])
     parser.add_argument("src", help="image folder, list file, or 'synthetic'")
     parser.add_argument("out", help="output folder for shard-*.tar and dataset.json")
-    parser.add_argument("--shard-size", type=positive, default=1000, help="samples per shard")
+    parser.add_argument("--shard-size", type=positive_int, default=1000, help="samples per shard")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample order")
-    parser.add_argument("--max-side", type=positive, default=None, help="downscale larger images")
-    parser.add_argument("--synthetic-size", type=positive, default=10_000)
+    parser.add_argument(
+        "--max-side", type=positive_int, default=None, help="downscale larger images"
+    )
+    parser.add_argument("--synthetic-size", type=positive_int, default=10_000)
     parser.add_argument("--split", default="train", choices=["train", "val", "test"])
-    parser.add_argument("--image-size", type=positive, default=32, help="synthetic image size")
-    parser.add_argument("--num-classes", type=positive, default=10, help="synthetic classes")
+    parser.add_argument("--image-size", type=positive_int, default=32, help="synthetic image size")
+    parser.add_argument("--num-classes", type=positive_int, default=10, help="synthetic classes")
     args = parser.parse_args()
     try:
         return write(args)

@@ -108,16 +108,26 @@ def test_tiny_profile_writes_a_complete_record(tmp_path):
     assert {row["figure"] for row in record["goals"]} <= {row["figure"] for row in record["table"]}
 
 
-def test_bad_arguments_stop_with_a_usage_line(tmp_path):
+@pytest.mark.parametrize(
+    "option,value,says",
+    [
+        ("--only", "speed", "unknown section"),
+        ("--repeats", "0", "--repeats"),
+        ("--threads", "-1", "--threads"),
+    ],
+)
+def test_bad_arguments_stop_with_one_line_before_any_measurement(tmp_path, option, value, says):
     proc = subprocess.run(
-        [sys.executable, "-m", "vitrepro.bench", "--profile", "tiny", "--only", "speed"],
+        [sys.executable, "-m", "vitrepro.bench", "--profile", "tiny", option, value],
         cwd=ROOT,
         env=clean_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "unknown section" in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and says in line
 
 
 @pytest.mark.filterwarnings("ignore:.*val_dataloader.*", "ignore:.*LeafSpec.*")

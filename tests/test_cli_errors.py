@@ -116,7 +116,7 @@ BAD_INPUTS = {
         "model.backbone_channels=[8, 16]",
     ),
     "unresolvable-interpolation": ([*TINY, "seed=${oops}"], "seed=?"),
-    # found by trying the list: raised by the few-shot solve after training
+    # raised by the few-shot solve after training: the check must come before compute
     "shots-over-the-pool": ([*TINY, "evaluation.shots=[500]"], "evaluation.shots=[500]"),
     "bad-fewshot-target": (
         [*TINY, "data.fewshot_datasets.synthetic_transfer.task=x"],

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from conftest import TINY_DATA, TINY_VIT, run_script
 from helpers import export_command
 from vitrepro.config.errors import ConfigError
-from vitrepro.export import export_checkpoint
+from vitrepro.export import export_checkpoint, main
 from vitrepro.models import build_model
 from vitrepro.models.build import model_from_checkpoint
 from vitrepro.training.checkpointing import resume_from
@@ -135,6 +135,18 @@ def test_a_state_dict_exports_as_safetensors_alone(tmp_path):
     exported = load_file(out / "model.safetensors")
     assert exported.keys() == state.keys()
     assert all(torch.equal(exported[k], v) for k, v in state.items())
+
+
+def test_an_unwritable_out_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys):
+    torch.save({"state_dict": {"w": torch.randn(2)}}, tmp_path / "weights.pth")
+    (tmp_path / "a_file").write_text("not a folder")
+    out = tmp_path / "a_file" / "export"
+    assert main([str(tmp_path / "weights.pth"), "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert (
+        line.startswith(f"error: could not write {out}") and "give --out a writable folder" in line
+    )
+    assert (tmp_path / "a_file").read_text() == "not a folder"
 
 
 def test_an_export_is_no_run_to_resume(run_dir, tmp_path):

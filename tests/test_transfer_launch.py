@@ -56,6 +56,21 @@ def test_a_fine_tune_under_a_wandb_agent_is_a_run_of_its_own(tmp_path):
     assert summary["final"]  # the parent's record survives its child
 
 
+def test_a_failed_fine_tune_ends_its_parent_with_one_line_and_the_childs_code(tmp_path):
+    """The child prints its own error; the parent adds one line naming it, no traceback."""
+    # an absurd rate without clipping: the weights overflow, the loss is infinite by step 4
+    child = [o for o in TINY_TRANSFER_CHILD if not o.startswith("recipe.steps=")]
+    absurd = ["recipe.steps=4", "recipe.optimizer.lr=1e30", "recipe.grad_clip_norm=null"]
+    diverging = ",".join(f"'{o}'" for o in [*child, *absurd])
+    transfer = ["transfer=synthetic", f"transfer.synthetic_transfer=[{diverging}]"]
+    result = _train(tmp_path, *TINY_DATA, *TINY_VIT, "logger=none", "evaluation=none", *transfer)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    child_dir = tmp_path / "run" / "transfer" / "synthetic_transfer"
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: transfer synthetic_transfer failed (exit 3); its log: {child_dir}"
+
+
 @pytest.mark.slow
 def test_a_two_process_ddp_run_fine_tunes_after_pre_training(tmp_path):
     """rank 0 starts the fine-tune after a 2-process gloo run; inheriting MASTER_PORT,

@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # an --out that cannot be a folder or written, a full disk
+        where = error.filename or args.out or "the export folder"
+        print(f"error: could not write {where}: {error.strerror}; give --out a writable folder",
+              file=sys.stderr)  # fmt: skip
+        return 2
     written = [name for name in (EXPORT_WEIGHTS, EXPORT_CONFIG) if (out / name).is_file()]
     print(f"{' and '.join(written)} in {out}")
     return 0

@@ -15,7 +15,6 @@ a constant measured elsewhere: each is a ratio against a baseline measured in th
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
@@ -30,6 +29,7 @@ import torch
 from vitrepro.bench.profiles import BF16_USABLE, PROFILES, SCHEMA, SECTIONS, Profile
 from vitrepro.bench.report import format_table, ratios, table_rows
 from vitrepro.bench.training import DTYPES
+from vitrepro.config.cli import OneLineErrors, positive_int
 
 
 def peak_rss_mib() -> float:
@@ -240,9 +240,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vitrepro.bench", description=__doc__.splitlines()[0]
-    )
+    parser = OneLineErrors(prog="python -m vitrepro.bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -254,12 +252,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=None,
         help="repetitions per measurement (default: the profile's)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch intra-op threads (default: torch's)",
     )
     parser.add_argument(
         "--only",
@@ -279,8 +280,6 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or profile.repeats
     if args.threads:
         torch.set_num_threads(args.threads)
-    if repeats < 1:
-        parser.error("--repeats must be at least 1")
     device = torch.device("cuda" if name == "gpu" else "cpu")
     out = args.out or Path("outputs") / "bench" / f"{name}.json"
     record = run(profile, device, repeats, sections, out)

@@ -14,11 +14,27 @@ from pathlib import Path
 from typing import Any
 
 # No Lightning import here: it must come after Hydra has set up logging (src/train.py).
-from vitrepro.config.errors import ConfigError, JobRequeued, TrainingDivergedError
+from vitrepro.config.errors import (
+    ChildRunFailedError,
+    ConfigError,
+    JobRequeued,
+    TrainingDivergedError,
+)
 
 # A full disk, a quota, a file-size limit, a read-only file system; a forbidden path.
 STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 ACCESS_ERRORS = {errno.EACCES, errno.EPERM}
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1 (repeats, threads, shard sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -121,8 +137,9 @@ def exit_on_user_error(
     """The wrapper of every Hydra entry script: the resolved config is checked against
     ``vitrepro.config.schema`` before the task runs; a ``ConfigError`` is printed as one
     line on stderr with exit code 2, a diverged run (``TrainingDivergedError``) likewise with
-    exit 3 (HYDRA_FULL_ERROR=1: the traceback), a full disk or a forbidden path with exit 1, a
-    SLURM requeue (``JobRequeued``) with 0.
+    exit 3 (HYDRA_FULL_ERROR=1: the traceback), a failed fine-tuning child run with the child's
+    exit code, a full disk or a forbidden path with exit 1, a SLURM requeue (``JobRequeued``)
+    with 0.
     ``@exit_on_user_error`` or ``@exit_on_user_error(schema=...)``."""
     if task is None:
         return functools.partial(exit_on_user_error, schema=schema)
@@ -139,6 +156,11 @@ def exit_on_user_error(
                 raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(3)
+        except ChildRunFailedError as error:  # the child printed its own line above this one
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(error.returncode if error.returncode > 0 else 1)
         except OSError as error:
             known = STORAGE_ERRORS | ACCESS_ERRORS
             if error.errno not in known or os.environ.get("HYDRA_FULL_ERROR") == "1":

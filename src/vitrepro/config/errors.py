@@ -15,6 +15,15 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the entry points print it as one line, exit code 3."""
 
 
+class ChildRunFailedError(RuntimeError):
+    """A fine-tuning child run failed; it printed its own error. The parent adds one line naming
+    the child's directory and exits with the child's code."""
+
+    def __init__(self, message: str, returncode: int) -> None:
+        self.returncode = returncode
+        super().__init__(message)
+
+
 class JobRequeued(Exception):  # noqa: N818 - an outcome, not an error
     """A SLURM job stopped at a checkpoint for its requeue (``training.requeue``); the entry
     points print it as one line, exit code 0 when the job was requeued, else 4."""

@@ -81,7 +81,7 @@ def checkpoint_callbacks(run_dir: Path, every_n_steps: int | None, keep_best: bo
                 every_n_train_steps=every_n_steps,
             )
         )
-    if keep_best:  # best-validation selection (Figure 4 uses early stopping on validation)
+    if keep_best:  # best-validation selection for users' own runs; the studies switch it off
         callbacks.append(
             ModelCheckpoint(
                 dirpath=folder, filename="best-{step}", monitor="val/top1", mode="max", save_top_k=1

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from vitrepro.config.errors import ConfigError
+from vitrepro.config.errors import ChildRunFailedError, ConfigError
 from vitrepro.files import PROJECT_ROOT
 from vitrepro.tracking.record import finished
 
@@ -146,7 +146,8 @@ def run_transfers(
             env = child_environment(parent_run)
             returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
             if returncode != 0:
-                raise RuntimeError(f"transfer {name} failed (exit {returncode}); see {child_dir}")
+                message = f"transfer {name} failed (exit {returncode}); its log: {child_dir}"
+                raise ChildRunFailedError(message, returncode)
         results[name] = transfer_result(child_dir)
     return results
 
