@@ -92,6 +92,25 @@ def test_relative_position_attention_without_offsets_is_no_position_embedding():
     assert relative.backbone.blocks[0].attn.relative_keys.grad.abs().sum() > 0  # it learns
 
 
+def test_relative_position_attention_keeps_a_key_mask():
+    attention = tiny_vit(position_embedding="relative").backbone.blocks[0].attn.eval()
+    x = torch.randn(2, 17, 32)
+    hidden = torch.ones(17, 17, dtype=torch.bool)
+    hidden[:, 5] = False  # no query may attend to token 5
+    changed = x.clone()
+    changed[:, 5] += 1.0
+    with torch.no_grad():
+        masked, masked_changed = (
+            attention(x, attn_mask=hidden),
+            attention(changed, attn_mask=hidden),
+        )
+        additive = attention(x, attn_mask=torch.zeros(17, 17))
+        assert torch.allclose(additive, attention(x), atol=1e-6)  # a zero bias changes nothing
+    others = [i for i in range(17) if i != 5]
+    assert torch.allclose(masked[:, others], masked_changed[:, others], atol=1e-6)
+    assert not torch.allclose(attention(x), attention(changed), atol=1e-3)  # unmasked, it does
+
+
 def test_filter_components_are_orthonormal_rgb_patches():
     components = patch_filter_components(tiny_vit().backbone, count=28)
     assert components.shape == (28, 3, 8, 8)

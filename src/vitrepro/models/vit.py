@@ -50,12 +50,19 @@ class RelativePositionAttention(Attention):
         logits = (q * self.scale) @ self.relative_keys.T  # (B, H, N, 2N - 1)
         return logits.gather(-1, self.offset_index.expand(*q.shape[:2], -1, -1))
 
-    def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
+    ) -> torch.Tensor:
+        if is_causal:
+            raise ValueError("a ViT's attention is bidirectional: is_causal is not supported")
         batch, tokens, _ = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
         bias = self.relative_logits(q)
+        if attn_mask is not None:  # timm's mask (boolean: True attends; or additive) on top
+            boolean = attn_mask.dtype == torch.bool
+            bias = bias.masked_fill(~attn_mask, float("-inf")) if boolean else bias + attn_mask
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=self.attn_drop.p if self.training else 0.0
         )
