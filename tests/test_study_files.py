@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -62,3 +65,35 @@ def test_an_edited_study_file_makes_its_generated_files_stale(tmp_path, monkeypa
     assert stale == {"sweeps/tiny/data_requirement.yaml", "experiments/fig3/study.yaml"}
     sweep = yaml.safe_load(spec.generated_files()[ROOT / "sweeps/tiny/data_requirement.yaml"])
     assert sweep["parameters"]["seed"]["values"] == [0, 1, 2, 3, 4] and sweep["method"] == "grid"
+
+
+# What each figure target of the Makefile runs on the tiny profile: the design whose runs meet
+# the competence bar (Figure 8 at 25,000 steps; the relational variant's ViT with relative
+# positions), or the study of the same name.
+TINY_STUDY_OF = {"reproduce-fig8": "fig8_long", "reproduce-relational": "relational_relpos_long"}
+FIGURE_TARGETS = re.findall(r"^(reproduce-[a-z0-9]+):", (ROOT / "Makefile").read_text(), re.M)
+
+
+def launched_study(target: str, profile: str) -> tuple[str, str]:
+    """The study and profile that ``make <target>`` hands the run pool (a dry run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, f"PROFILE={profile}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    launches = re.findall(r"-m vitrepro\.studies\.pool (\S+) --profile (\S+)", dry.stdout)
+    assert len(launches) == 1, dry.stdout
+    return launches[0]
+
+
+@pytest.mark.parametrize("target", FIGURE_TARGETS)
+def test_each_figure_target_runs_its_study_file_on_the_tiny_profile(target):
+    assert len(FIGURE_TARGETS) >= 8
+    expected = TINY_STUDY_OF.get(target, target.removeprefix("reproduce-"))
+    assert launched_study(target, "tiny") == (expected, "tiny")
+    assert (ROOT / f"conf/experiment/study/{expected}_tiny.yaml").is_file()
+
+
+def test_figure_8_on_the_paper_profile_runs_the_paper_design():
+    assert launched_study("reproduce-fig8", "full") == ("fig8", "full")
+    assert launched_study("reproduce-fig3", "full") == ("fig3", "full")
