@@ -89,6 +89,12 @@ def test_collect_table_and_figure_from_fabricated_summaries(study_name, profile,
     seeds = len({dict(p.params).get("seed") for p in points})
     seeds = 1 if "seed" in series_axes(spec) else seeds  # each seed its own series (the pilot)
     assert all(row.split(" | ")[4] == str(seeds) for row in rows)
+    paired = tmp_path / "out" / f"{study_name}_{profile}_paired.csv"
+    assert paired.is_file() == bool(spec.get("reference"))
+    if spec.get("reference"):  # every other setting against the reference, on shared seeds
+        differences = pd.read_csv(paired)
+        assert len(differences) and set(differences["seeds"]) == {seeds}
+        assert "minus the reference, paired by seed" in comparison
     named = [str(v) for v in ((spec.get("labels") or {}).get(spec["x_axis"]) or {}).values()]
     xs = [row.split(" | ")[1] for row in rows]
     if named and set(xs) <= set(named):  # the labels' order (smallest set first), not run order

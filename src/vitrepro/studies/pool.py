@@ -35,6 +35,7 @@ from vitrepro.studies.grid import (
     with_seeds,
 )
 from vitrepro.studies.jobs import Launch, run_grid
+from vitrepro.studies.paired import REFERENCE_KEYS, paired_differences
 from vitrepro.studies.requirement import data_requirement, requirement_text
 from vitrepro.studies.seeds import competence, competence_text, gaps, seed_summary
 from vitrepro.tracking.artifacts import log_study
@@ -51,6 +52,11 @@ def load_study(name: str, profile: str) -> dict[str, Any]:
     study = yaml.safe_load(path.read_text())
     if profile not in study["profiles"]:
         raise ConfigError("profile", profile, f"choose one of {', '.join(study['profiles'])}")
+    for key in study["profiles"][profile].get("reference") or {}:
+        if key not in REFERENCE_KEYS:
+            raise ConfigError(
+                f"{path}: reference", key, f"name it by {' and '.join(REFERENCE_KEYS)}"
+            )
     return study
 
 
@@ -130,12 +136,19 @@ def write_results(
     write_text_atomic(out_dir / f"{stem}_summary.csv", summary.to_csv(index=False))
     if len(gap):
         write_text_atomic(out_dir / f"{stem}_gap.csv", gap.to_csv(index=False))
+    # against the reference's own runs: Figure 8's base, before it is drawn into every line
+    paired = paired_differences(study_table(records, {**spec, "shared_series": None}), spec)
+    if len(paired):
+        write_text_atomic(out_dir / f"{stem}_paired.csv", paired.to_csv(index=False))
     note = REHEARSAL_NOTE if label == "rehearsal" else requirement_text(requirement) or None
     _, table = render(study, profile, summary, out_dir / f"{stem}.png", gap, fit, note)
     draw_curves(records, spec, out_dir / f"{stem}_curves.png", f"{study['title']}: learning curves")
     text = markdown_table(table)
     if len(gap):
         text += "\nCNN minus ViT (95% interval over seeds):\n\n" + markdown_table(gap)
+    if len(paired):
+        text += "\nEach setting minus the reference, paired by seed (95% t interval):\n\n"
+        text += markdown_table(paired)
     if len(requirement):
         write_text_atomic(out_dir / f"{stem}_requirement.csv", requirement.to_csv(index=False))
         text += "\nData requirement (power-law fit, 95% bootstrap interval over seeds):\n\n"

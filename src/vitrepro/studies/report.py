@@ -36,6 +36,7 @@ font-size:85%}.note{color:#555}"""
 TABLES = (
     ("_summary", "mean, spread and 95% interval over seeds"),
     ("_gap", "CNN minus ViT, and the interaction"),
+    ("_paired", "each setting minus the reference, paired by seed"),
     ("_requirement", "data requirement (power law, bootstrap over seeds)"),
 )
 
