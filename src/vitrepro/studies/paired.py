@@ -4,10 +4,11 @@ The paper's ablations (Figure 8's model shapes, Table 8's position embeddings, F
 class token against global average pooling) read a setting against one reference: the base
 model, learned 1-D positions, the class token at its own learning rate. A study profile names
 its reference by the results table's columns (``reference: {series: Base}``, ``{x:
-1d_learned}``); every other setting is compared with it on the seeds both ran. The difference is
-taken seed by seed, as both runs of a seed share the study's seed-fixed parts, and its interval
-is the 95% t interval of the mean difference (seeds minus one degrees of freedom). With a step
-axis (learning curves) the comparison is at each run's last evaluation.
+1d_learned}``); every other setting is compared with it on the seeds both ran. The difference
+is taken seed by seed (the two runs of a seed see their training images in the same order,
+which the run's seed fixes), and its interval is the 95% t interval of the mean difference
+(seeds minus one degrees of freedom). With a step axis (learning curves) the comparison is at
+each run's last evaluation.
 """
 
 from __future__ import annotations
