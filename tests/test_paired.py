@@ -25,7 +25,9 @@ def _results(values: dict[tuple[str, str], list[float]], step: int | None = None
 def test_the_difference_is_paired_by_seed_with_the_t_interval_of_its_mean():
     base, deeper = [60.0, 65.0, 56.0], [55.0, 62.0, 50.0]
     results = _results({("Base", "15.7"): base, ("Depth", "30.7"): deeper})
-    (row,) = paired_differences(results, {"reference": {"series": "Base"}}).itertuples()
+    (row,) = paired_differences(
+        results, {"x_axis": "forward_flops", "reference": {"series": "Base"}}
+    ).itertuples()
     paired = stats.ttest_rel(deeper, base).confidence_interval(0.95)
     assert (row.series, row.x, row.reference, row.seeds) == ("Depth", "30.7", "Base", 3)
     assert row.difference == pytest.approx(-14 / 3, abs=0.01)
@@ -38,7 +40,9 @@ def test_the_difference_is_paired_by_seed_with_the_t_interval_of_its_mean():
 
 def test_only_the_seeds_both_settings_ran_are_compared():
     results = _results({("ViT", "1d_learned"): [60.0, 61.0], ("ViT", "none"): [50.0, 60.0, 99.0]})
-    (row,) = paired_differences(results, {"reference": {"x": "1d_learned"}}).itertuples()
+    (row,) = paired_differences(
+        results, {"x_axis": "model.position_embedding", "reference": {"x": "1d_learned"}}
+    ).itertuples()
     assert row.seeds == 2 and row.difference == pytest.approx(-5.5)
     assert not row.resolved  # -10 and -1 on two seeds: a t quantile of 12.7
 
@@ -66,3 +70,10 @@ def test_a_reference_by_an_unknown_column_is_one_line_and_exit_2(tmp_path, capsy
     assert len(error.splitlines()) == 1
     assert "reference=model.position_embedding" in error and "series and x" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_come_smallest_first_when_x_is_a_number():
+    results = _results({("Depth", "30.7"): [1.0, 2.0], ("Base", "15.7"): [0.0, 0.0],
+                        ("Depth", "8.1"): [3.0, 4.0], ("Width", "27.2"): [5.0, 5.0]})  # fmt: skip
+    profile = {"x_axis": "forward_flops", "reference": {"series": "Base"}}
+    assert list(paired_differences(results, profile)["x"]) == ["8.1", "27.2", "30.7"]

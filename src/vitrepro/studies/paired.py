@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
+from vitrepro.studies.seeds import x_order
+
 REFERENCE_KEYS = ("series", "x")  # the results table's columns a reference may name
 COLUMNS = [
     "series",
@@ -83,4 +85,6 @@ def paired_differences(results: pd.DataFrame, profile: dict[str, Any]) -> pd.Dat
                 "resolved": bool(mean - half > 0 or mean + half < 0),
             }
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    rank = {x: i for i, x in enumerate(x_order(results, profile))}  # smallest x first
+    return table.iloc[table["x"].astype(str).map(rank).argsort(kind="stable")]

@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     results = Path(args.results) / study["name"]
+    if not records:  # nothing to draw: a committed figure is not replaced by an empty one
+        print(f"error: no finished run under {study_dir}; {results} left as it is", file=sys.stderr)
+        return 1 if failed else 2
     figure = write_results(study, args.profile, records, results, label)
     if os.environ.get("WANDB_MODE") != "disabled":  # the tables and figures as a W&B run
         where = log_study_outputs(study, label, results, Path(args.output))

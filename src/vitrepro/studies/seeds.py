@@ -38,10 +38,22 @@ def _interval(values: pd.Series) -> float:
 
 
 def x_order(results: pd.DataFrame, profile: dict[str, Any]) -> list[str]:
-    """The x labels in the order of the profile's labels (else as they appear)."""
+    """The x labels in the order of the profile's labels; the others smallest first where they
+    are numbers (Figure 8's FLOPs, a learning rate), else as they appear."""
     named = [str(v) for v in ((profile.get("labels") or {}).get(profile["x_axis"]) or {}).values()]
     present = list(dict.fromkeys(results["x"].astype(str)))
-    return [x for x in named if x in present] + [x for x in present if x not in named]
+    others = [x for x in present if x not in named]
+    if all(_is_number(x) for x in others):
+        others.sort(key=float)
+    return [x for x in named if x in present] + others
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
